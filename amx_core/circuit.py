@@ -1,0 +1,164 @@
+"""Torch-free circuit data: what readout produces and what the graph store and explorer consume.
+
+A circuit is a layered channel graph: nodes are (layer, channel) pairs kept at each tapped layer,
+FLOW edges join channels of successive tapped layers, LOGIT links join final-layer channels to classes.
+Channel identity (`cid`) is a plain string so class-level questions are a group-by on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+KINDS = ("original", "explanation")
+
+
+def make_cid(layer: str, channel: int) -> str:
+    """Channel id inside one model: stable, readable, and unique per (layer, channel)."""
+    return f"{layer}#{int(channel)}"
+
+
+def split_cid(cid: str) -> tuple[str, int]:
+    layer, _, channel = cid.rpartition("#")
+    return layer, int(channel)
+
+
+def config_hash(config: Any) -> str:
+    """Short deterministic hash of a config (a dataclass or a mapping), for circuit ids."""
+    data = asdict(config) if hasattr(config, "__dataclass_fields__") else dict(config)
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Node:
+    layer: str
+    channel: int
+    activation: float
+    rank: int  # 0 = most energetic channel of its layer
+
+    @property
+    def cid(self) -> str:
+        return make_cid(self.layer, self.channel)
+
+
+@dataclass(frozen=True)
+class Edge:
+    src: str  # cid in the earlier layer
+    dst: str  # cid in the next tapped layer
+    weight: float
+
+
+@dataclass(frozen=True)
+class LogitLink:
+    src: str  # cid of a final-feature channel
+    class_index: int
+    class_name: str
+    weight: float
+
+
+@dataclass
+class Circuit:
+    image_id: str
+    kind: str  # "original" | "explanation"
+    model: str
+    config_hash: str
+    layers: tuple[str, ...]
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    logit_links: list[LogitLink] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"circuit kind must be one of {KINDS}, got {self.kind!r}")
+        self.layers = tuple(self.layers)
+
+    @property
+    def id(self) -> str:
+        return f"{self.image_id}|{self.model}|{self.config_hash}|{self.kind}"
+
+    def act_id(self, cid: str) -> str:
+        return f"{self.id}|{cid}"
+
+    def to_networkx(self):
+        """A DiGraph: channel nodes keyed by cid, class nodes keyed by `class:<index>`."""
+        import networkx as nx
+
+        g = nx.DiGraph(image_id=self.image_id, kind=self.kind, model=self.model, config_hash=self.config_hash)
+        for n in self.nodes:
+            g.add_node(n.cid, layer=n.layer, channel=n.channel, activation=n.activation, rank=n.rank,
+                       node_type="channel")
+        for e in self.edges:
+            g.add_edge(e.src, e.dst, weight=e.weight, rel="FLOW")
+        for link in self.logit_links:
+            cls = f"class:{link.class_index}"
+            g.add_node(cls, class_index=link.class_index, class_name=link.class_name, node_type="class")
+            g.add_edge(link.src, cls, weight=link.weight, rel="LOGIT")
+        return g
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "image_id": self.image_id,
+            "kind": self.kind,
+            "model": self.model,
+            "config_hash": self.config_hash,
+            "layers": list(self.layers),
+            "nodes": [asdict(n) for n in self.nodes],
+            "edges": [asdict(e) for e in self.edges],
+            "logit_links": [asdict(x) for x in self.logit_links],
+            "metrics": self.metrics,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Circuit:
+        return cls(
+            image_id=d["image_id"],
+            kind=d["kind"],
+            model=d["model"],
+            config_hash=d["config_hash"],
+            layers=tuple(d["layers"]),
+            nodes=[Node(**n) for n in d["nodes"]],
+            edges=[Edge(**e) for e in d["edges"]],
+            logit_links=[LogitLink(**x) for x in d["logit_links"]],
+            metrics=dict(d.get("metrics", {})),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Circuit:
+        return cls.from_dict(json.loads(text))
+
+    def write_graphml(self, path) -> None:
+        import networkx as nx
+
+        nx.write_graphml(self.to_networkx(), path)
+
+
+@dataclass
+class ImageRecord:
+    """One ingested image: identity, labels, confidences and small pictures for the explorer.
+
+    `id` is the sha256 of the file's bytes. Pictures are PNG/JPEG bytes so the explorer can show
+    them from either backend, on any machine.
+    """
+
+    id: str
+    path: str
+    class_name: str  # the label the user gave the folder
+    class_index: int
+    predicted: str
+    predicted_index: int
+    confidence: float  # top-1 confidence on the original
+    metrics: dict[str, Any] = field(default_factory=dict)
+    original_png: bytes = b""
+    mask_png: bytes = b""
+    explanation_png: bytes = b""
+
+    @property
+    def agrees(self) -> bool:
+        return self.class_index == self.predicted_index
