@@ -1,0 +1,106 @@
+"""Embedded LadybugDB store (PyPI `ladybug`, pinned in pyproject): one database file, no server.
+
+Transactions are LadybugDB's own (`BEGIN TRANSACTION` ... `COMMIT`), written ahead to its WAL, so a
+process killed mid-write leaves the last committed state. One connection per store, guarded by a lock,
+because the explorer may call it from several threads. In-process there are no transient conflicts to
+retry: LadybugDB admits one writer, and the file lock keeps a second writer process out at open time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ladybug
+
+from amx_core.errors import StoreError
+
+from .store import Exec, Store, plain, schema_statements
+
+SCHEMA_FILE = Path(__file__).with_name("schema") / "ladybug.cypher"
+BUFFER_POOL_BYTES = 1 << 30  # 1 GiB page cache: enough for a million edges, modest on a laptop
+
+
+class LadybugStore(Store):
+    backend = "ladybug"
+
+    def __init__(self, path: Path, db: ladybug.Database, conn: ladybug.Connection, *, read_only: bool) -> None:
+        super().__init__(read_only=read_only)
+        self.path = path
+        self._db = db
+        self._conn = conn
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: Path, *, read_only: bool = False) -> LadybugStore:
+        path = path.expanduser().absolute()
+        if path.is_dir():
+            raise StoreError(f"embedded store {path} is a folder; give a database file path such as {path / 'store.lbug'}")
+        if read_only and not path.exists():
+            raise StoreError(f"no embedded store at {path}: nothing has been ingested there yet")
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db = ladybug.Database(str(path), read_only=read_only, buffer_pool_size=BUFFER_POOL_BYTES)
+            conn = ladybug.Connection(db)
+        except RuntimeError as e:
+            hint = " (another process may have it open for writing)" if "lock" in str(e).lower() else ""
+            raise StoreError(f"cannot open embedded store {path}{hint}: {e}") from None
+        return cls(path, db, conn, read_only=read_only)
+
+    def __str__(self) -> str:
+        return f"embedded store {self.path}"
+
+    def _schema_statements(self) -> list[str]:
+        return schema_statements(SCHEMA_FILE)
+
+    def _execute(self, text: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        result = self._conn.execute(text, params)
+        if isinstance(result, list):  # several `;`-separated statements
+            for r in result:
+                r.close()
+            raise StoreError(f"{self}: send one statement at a time, not {len(result)}")
+        try:
+            names = result.get_column_names()
+            rows = []
+            while result.has_next():
+                rows.append({k: plain(v) for k, v in zip(names, result.get_next(), strict=True)})
+            return rows
+        finally:
+            result.close()
+
+    def _transaction(self, work: Callable[[Exec], Any], *, write: bool, what: str) -> Any:
+        with self._lock:
+            if self._conn is None:
+                raise StoreError(f"{self} is closed")
+            try:
+                self._conn.execute("BEGIN TRANSACTION" if write else "BEGIN TRANSACTION READ ONLY")
+            except RuntimeError as e:
+                raise self._error(e, what) from None
+            try:
+                out = work(self._execute)
+                self._conn.execute("COMMIT")
+                return out
+            except BaseException as e:
+                try:
+                    self._conn.execute("ROLLBACK")
+                except RuntimeError:
+                    pass  # the engine already rolled back the failed transaction
+                if isinstance(e, RuntimeError):
+                    raise self._error(e, what) from None
+                raise
+
+    def _error(self, e: RuntimeError, what: str) -> StoreError:
+        msg = str(e)
+        if "read-only" in msg.lower() or "read only" in msg.lower():
+            return StoreError(f"{self} is open read-only; {what} tried to write and was refused ({msg})")
+        return StoreError(f"{self}: {what} failed: {msg}")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._db.close()
+                self._conn = None

@@ -1,0 +1,131 @@
+"""Neo4j 5.26 store through the official driver.
+
+Writes are managed transactions (`execute_write`), which the driver retries on transient errors and
+lost connections for up to `RETRY_SECONDS`; reads likewise with `execute_read`. Timeouts are set so
+an unreachable or vanished server gives StoreError within seconds, never a hang. The password is taken
+from the URL or `NEO4J_PASSWORD` and appears in no message, log or `str()`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import neo4j
+from neo4j import exceptions as nx_errors
+from neo4j.graph import Node, Path as GraphPath, Relationship
+
+from amx_core.errors import StoreError
+
+from .store import Exec, Store, plain, schema_statements
+
+SCHEMA_FILE = Path(__file__).with_name("schema") / "neo4j.cypher"
+CONNECT_SECONDS = 5.0  # TCP connect and handshake
+ACQUIRE_SECONDS = 10.0  # waiting for a pooled connection
+RETRY_SECONDS = 10.0  # managed-transaction retries on transient errors and lost connections
+
+
+def _plain(value: Any) -> Any:
+    """Driver graph and time objects to plain Python values (the console may return any of them)."""
+    if isinstance(value, Node):
+        return {"_labels": sorted(value.labels), **{k: _plain(v) for k, v in value.items()}}
+    if isinstance(value, Relationship):
+        return {"_type": value.type, **{k: _plain(v) for k, v in value.items()}}
+    if isinstance(value, GraphPath):
+        return {"nodes": [_plain(n) for n in value.nodes], "relationships": [_plain(r) for r in value.relationships]}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "iso_format"):  # neo4j.time Date, DateTime, Duration, ...
+        return value.iso_format()
+    return plain(value)
+
+
+def split_credentials(url: str) -> tuple[str, str, str | None]:
+    """(uri without user info, user, password) from the URL, else from NEO4J_USER / NEO4J_PASSWORD."""
+    parts = urlsplit(url)
+    user = unquote(parts.username) if parts.username else os.environ.get("NEO4J_USER", "neo4j")
+    password = unquote(parts.password) if parts.password is not None else os.environ.get("NEO4J_PASSWORD")
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), user, password
+
+
+class Neo4jStore(Store):
+    backend = "neo4j"
+
+    def __init__(self, uri: str, user: str, driver: neo4j.Driver, *, database: str | None, read_only: bool) -> None:
+        super().__init__(read_only=read_only)
+        self.uri = uri
+        self.user = user
+        self.database = database
+        self._driver: neo4j.Driver | None = driver
+
+    @classmethod
+    def connect(cls, url: str, *, read_only: bool = False) -> Neo4jStore:
+        uri, user, password = split_credentials(url)
+        if password is None:
+            raise StoreError(f"no password for Neo4j at {uri}: set NEO4J_PASSWORD (and NEO4J_USER) "
+                             "or put user:password in the URL")
+        try:
+            driver = neo4j.GraphDatabase.driver(
+                uri, auth=(user, password), connection_timeout=CONNECT_SECONDS,
+                connection_acquisition_timeout=ACQUIRE_SECONDS, max_transaction_retry_time=RETRY_SECONDS,
+                notifications_min_severity="OFF")
+        except (ValueError, nx_errors.ConfigurationError) as e:
+            raise StoreError(f"bad Neo4j address {uri}: {e}") from None
+        store = cls(uri, user, driver, database=os.environ.get("NEO4J_DATABASE") or None, read_only=read_only)
+        try:
+            driver.verify_connectivity()
+        except Exception as e:
+            driver.close()
+            raise store._error(e, "connecting") from None
+        return store
+
+    def __str__(self) -> str:
+        return f"Neo4j store {self.uri}" + (f" database {self.database}" if self.database else "")
+
+    def _schema_statements(self) -> list[str]:
+        return schema_statements(SCHEMA_FILE)
+
+    def _transaction(self, work: Callable[[Exec], Any], *, write: bool, what: str) -> Any:
+        if self._driver is None:
+            raise StoreError(f"{self} is closed")
+        mode = neo4j.READ_ACCESS if self.read_only or not write else neo4j.WRITE_ACCESS
+
+        def unit(tx: neo4j.ManagedTransaction) -> Any:
+            def execute(text: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+                result = tx.run(text, params)
+                return [{k: _plain(v) for k, v in record.items()} for record in result]
+
+            return work(execute)
+
+        try:
+            with self._driver.session(database=self.database, default_access_mode=mode) as session:
+                run = session.execute_write if mode == neo4j.WRITE_ACCESS else session.execute_read
+                return run(unit)
+        except (nx_errors.Neo4jError, nx_errors.DriverError) as e:
+            raise self._error(e, what) from None
+
+    def _error(self, e: Exception, what: str) -> StoreError:
+        if isinstance(e, nx_errors.AuthError):
+            return StoreError(f"Neo4j at {self.uri} refused the credentials of user {self.user!r} "
+                              "(check NEO4J_USER / NEO4J_PASSWORD)")
+        if isinstance(e, (nx_errors.ServiceUnavailable, nx_errors.SessionExpired)):
+            return StoreError(f"Neo4j at {self.uri} is unreachable while {what}: {e}")
+        code = getattr(e, "code", None) or ""
+        if code.endswith("AccessMode") or code.startswith("Neo.ClientError.Security.Forbidden"):
+            return StoreError(f"{self} is open read-only; {what} tried to write and was refused")
+        message = getattr(e, "message", None) or str(e)
+        return StoreError(f"{self}: {what} failed: {message}")
+
+    def close(self) -> None:
+        if self._driver is not None:
+            self._driver.close()
+            self._driver = None

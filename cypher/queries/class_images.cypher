@@ -1,0 +1,11 @@
+// name: class_images
+// question: Which images belong to a class, most confident first?
+// param: cls (str): class name
+// param: limit (int, default 1000): most rows returned
+// columns: image_id, path, predicted, confidence, agrees
+MATCH (i:Image)
+WHERE i.class = $cls
+RETURN i.id AS image_id, i.path AS path, i.predicted AS predicted, i.confidence AS confidence,
+       i.agrees AS agrees
+ORDER BY confidence DESC, image_id
+LIMIT $limit

@@ -1,0 +1,14 @@
+// Neo4j 5.26 schema for the AMX circuit store (DESIGN.md §4). Idempotent: every statement uses IF NOT EXISTS.
+// Uniqueness constraints on every id (they also give the id lookups used by the batched writes),
+// indexes on the properties the named queries filter on.
+CREATE CONSTRAINT class_name IF NOT EXISTS FOR (k:Class) REQUIRE k.name IS UNIQUE;
+CREATE CONSTRAINT image_id IF NOT EXISTS FOR (i:Image) REQUIRE i.id IS UNIQUE;
+CREATE CONSTRAINT circuit_id IF NOT EXISTS FOR (c:Circuit) REQUIRE c.id IS UNIQUE;
+CREATE CONSTRAINT act_id IF NOT EXISTS FOR (a:Act) REQUIRE a.id IS UNIQUE;
+CREATE CONSTRAINT channel_id IF NOT EXISTS FOR (ch:Channel) REQUIRE ch.id IS UNIQUE;
+CREATE INDEX image_class IF NOT EXISTS FOR (i:Image) ON (i.class);
+CREATE INDEX circuit_image IF NOT EXISTS FOR (c:Circuit) ON (c.image_id);
+CREATE INDEX circuit_class IF NOT EXISTS FOR (c:Circuit) ON (c.class);
+CREATE INDEX act_class IF NOT EXISTS FOR (a:Act) ON (a.class);
+CREATE INDEX act_cid IF NOT EXISTS FOR (a:Act) ON (a.cid);
+CREATE INDEX agg_class IF NOT EXISTS FOR ()-[g:AGG]-() ON (g.class);

@@ -1,0 +1,98 @@
+"""The store's own Cypher (writes, deletes, look-ups), the same text on Neo4j 5.26 and LadybugDB 0.22.
+
+Named read queries for people live in `cypher/queries/`; these are the fixed statements the store
+methods send. Every value is a parameter; batched rows go through `UNWIND $rows`.
+"""
+
+DELETE_IMAGE_ACTS = """
+MATCH (c:Circuit)-[:HAS]->(a:Act)
+WHERE c.image_id = $image_id
+DETACH DELETE a"""
+
+DELETE_IMAGE_CIRCUITS = """
+MATCH (c:Circuit)
+WHERE c.image_id = $image_id
+DETACH DELETE c"""
+
+DELETE_IMAGE = """
+MATCH (i:Image)
+WHERE i.id = $image_id
+DETACH DELETE i"""
+
+MERGE_CLASSES = """
+UNWIND $rows AS r
+MERGE (k:Class {name: r.name})
+ON CREATE SET k.`index` = r.index"""
+
+CREATE_IMAGE = """
+MATCH (k:Class {name: $class})
+CREATE (i:Image {id: $id, path: $path, class: $class, class_index: $class_index, predicted: $predicted,
+                 predicted_index: $predicted_index, confidence: $confidence, agrees: $agrees,
+                 metrics: $metrics, original_png: $original_png, mask_png: $mask_png,
+                 explanation_png: $explanation_png})-[:OF_CLASS]->(k)"""
+
+CREATE_CIRCUITS = """
+UNWIND $rows AS r
+MATCH (i:Image {id: r.image_id})
+CREATE (i)-[:HAS_CIRCUIT]->(:Circuit {id: r.id, image_id: r.image_id, class: r.class, kind: r.kind,
+                                      model: r.model, config: r.config, layers: r.layers,
+                                      mask_area: r.mask_area, confidence: r.confidence,
+                                      n_nodes: r.n_nodes, n_edges: r.n_edges, metrics: r.metrics})"""
+
+CREATE_ACTS = """
+UNWIND $rows AS r
+MATCH (c:Circuit {id: r.circuit_id})
+CREATE (c)-[:HAS]->(:Act {id: r.id, circuit_id: r.circuit_id, image_id: r.image_id, class: r.class,
+                          kind: r.kind, model: r.model, cid: r.cid, layer: r.layer, channel: r.channel,
+                          activation: r.activation, rank: r.rank})"""
+
+CREATE_FLOWS = """
+UNWIND $rows AS r
+MATCH (a:Act {id: r.src})
+MATCH (b:Act {id: r.dst})
+CREATE (a)-[:FLOW {weight: r.weight}]->(b)"""
+
+CREATE_LOGITS = """
+UNWIND $rows AS r
+MATCH (a:Act {id: r.src})
+MATCH (k:Class {name: r.class})
+CREATE (a)-[:LOGIT {weight: r.weight}]->(k)"""
+
+MERGE_CHANNELS = """
+UNWIND $rows AS r
+MERGE (ch:Channel {id: r.id})
+ON CREATE SET ch.cid = r.cid, ch.model = r.model, ch.layer = r.layer, ch.channel = r.channel"""
+
+HAS_CIRCUIT = """
+MATCH (c:Circuit)
+WHERE c.image_id = $image_id AND c.model = $model AND c.config = $config
+RETURN count(c) AS n"""
+
+IMAGE_EXISTS = """
+MATCH (i:Image)
+WHERE i.id = $image_id
+RETURN count(i) AS n"""
+
+GET_IMAGE = """
+MATCH (i:Image)
+WHERE i.id = $image_id
+RETURN i.id AS id, i.path AS path, i.class AS class_name, i.class_index AS class_index,
+       i.predicted AS predicted, i.predicted_index AS predicted_index, i.confidence AS confidence,
+       i.metrics AS metrics, i.original_png AS original_png, i.mask_png AS mask_png,
+       i.explanation_png AS explanation_png"""
+
+DELETE_AGGREGATES = """
+MATCH (:Channel)-[g:AGG]->(:Channel)
+WHERE g.class = $cls
+DELETE g"""
+
+AGGREGATE_CLASS = """
+MATCH (a:Act)-[f:FLOW]->(b:Act)
+WHERE a.class = $cls
+RETURN a.model AS model, a.kind AS kind, a.cid AS src, b.cid AS dst, count(*) AS n, sum(f.weight) AS sum_w"""
+
+CREATE_AGGREGATES = """
+UNWIND $rows AS r
+MATCH (s:Channel {id: r.src})
+MATCH (d:Channel {id: r.dst})
+CREATE (s)-[:AGG {class: $cls, kind: r.kind, n: r.n, sum_w: r.sum_w}]->(d)"""

@@ -1,0 +1,310 @@
+"""The graph store: one small interface, two backends (Neo4j 5.26 and embedded LadybugDB 0.22).
+
+`open_store(url)` picks the backend from the address:
+
+- `bolt://host:7687` or `neo4j://...` (and their `+s`/`+ssc` forms): a Neo4j server, through the
+  official driver. User and password come from the URL or from `NEO4J_USER` (default `neo4j`) and
+  `NEO4J_PASSWORD`; the database from `NEO4J_DATABASE` (default: the server's default).
+- `ladybug://PATH` or a plain path: an embedded LadybugDB database file.
+- nothing: the `AMX_STORE` environment variable if set, else the default embedded store
+  `$XDG_DATA_HOME/amx/store.lbug` (`~/.local/share/amx/store.lbug`). Ingest and explorer both use it.
+
+One image's circuits are one unit: `write_circuits` replaces all of them (and the image record) in one
+transaction, so an interrupted ingest leaves either the old state or the new one, never half. The
+embedded file takes one writer process at a time; a read-only opener waits for none but cannot open
+while a writer holds it (LadybugDB's file lock).
+
+Read-only mode (the explorer) opens Neo4j sessions in READ access mode and the embedded file
+read-only; only then is free-form Cypher (`run_cypher`) accepted, and any write fails with StoreError
+on both backends. The store never imports torch.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from amx_core.circuit import Circuit, ImageRecord, split_cid
+from amx_core.errors import StoreError
+
+from . import statements as st
+from .queries import get_query
+
+NEO4J_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
+LADYBUG_SCHEME = "ladybug://"
+BATCH_ROWS = 10_000  # rows per UNWIND statement: large enough to amortise, small enough for one message
+
+Exec = Callable[[str, dict[str, Any]], list[dict[str, Any]]]
+
+
+def default_store_url() -> str:
+    """`AMX_STORE`, else `$XDG_DATA_HOME/amx/store.lbug` (`~/.local/share/amx/store.lbug`)."""
+    if os.environ.get("AMX_STORE"):
+        return os.environ["AMX_STORE"]
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return str(base / "amx" / "store.lbug")
+
+
+def open_store(url: str | os.PathLike | None = None, *, read_only: bool = False) -> Store:
+    """Open the store at `url` (see the module doc); raises StoreError quickly when it cannot."""
+    text = str(url) if url is not None else default_store_url()
+    if text.startswith(NEO4J_SCHEMES):
+        from .neo4j_store import Neo4jStore
+
+        return Neo4jStore.connect(text, read_only=read_only)
+    if text.startswith(LADYBUG_SCHEME):
+        text = text[len(LADYBUG_SCHEME):]
+    elif "://" in text:
+        raise StoreError(f"unknown store address scheme in {text.split('://')[0]}://...; "
+                         "use bolt://, neo4j://, ladybug://PATH or a file path")
+    from .ladybug_store import LadybugStore
+
+    return LadybugStore.open(Path(text).expanduser(), read_only=read_only)
+
+
+def plain(value: Any) -> Any:
+    """Decimal (LadybugDB's integer sums) to int/float, recursively through lists and dicts."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def schema_statements(path: Path) -> list[str]:
+    """Split a schema file into statements, dropping `//` comment lines."""
+    text = "\n".join(line for line in path.read_text(encoding="utf-8").splitlines()
+                     if not line.lstrip().startswith("//"))
+    return [s.strip() for s in text.split(";") if s.strip()]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    for i in range(0, len(rows), BATCH_ROWS):
+        yield rows[i:i + BATCH_ROWS]
+
+
+@dataclass
+class WritePlan:
+    """One image's rows, ready for `UNWIND`: pure data, built and checked before any I/O."""
+
+    image: dict[str, Any]
+    classes: list[dict[str, Any]] = field(default_factory=list)
+    circuits: list[dict[str, Any]] = field(default_factory=list)
+    acts: list[dict[str, Any]] = field(default_factory=list)
+    flows: list[dict[str, Any]] = field(default_factory=list)
+    logits: list[dict[str, Any]] = field(default_factory=list)
+    channels: list[dict[str, Any]] = field(default_factory=list)
+
+    def statements(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The write transaction, in order: delete the old circuits, then create the new ones."""
+        key = {"image_id": self.image["id"]}
+        yield st.DELETE_IMAGE_ACTS, key
+        yield st.DELETE_IMAGE_CIRCUITS, key
+        yield st.DELETE_IMAGE, key
+        yield st.MERGE_CLASSES, {"rows": self.classes}
+        yield st.CREATE_IMAGE, self.image
+        for text, rows in ((st.CREATE_CIRCUITS, self.circuits), (st.CREATE_ACTS, self.acts),
+                           (st.CREATE_FLOWS, self.flows), (st.CREATE_LOGITS, self.logits),
+                           (st.MERGE_CHANNELS, self.channels)):
+            for chunk in _chunks(rows):
+                yield text, {"rows": chunk}
+
+
+def channel_key(model: str, cid: str) -> str:
+    """Channel catalogue id: a cid is unique only inside one model, so the model is part of the key."""
+    return f"{model}|{cid}"
+
+
+def plan_write(image: ImageRecord, circuits: Iterable[Circuit]) -> WritePlan:
+    """Check one image's circuits and turn them into rows; errors name the image and the fault."""
+    circuits = list(circuits)
+    where = f"image {image.id} ({image.path})"
+    if not image.id:
+        raise StoreError(f"image record for {image.path!r} has an empty id")
+    kinds = [c.kind for c in circuits]
+    if len(set(kinds)) != len(kinds):
+        raise StoreError(f"{where}: more than one circuit of kind {sorted(k for k in kinds if kinds.count(k) > 1)[0]!r}")
+    classes = {image.class_name: image.class_index}
+    plan = WritePlan(image={
+        "id": image.id, "path": image.path, "class": image.class_name, "class_index": int(image.class_index),
+        "predicted": image.predicted, "predicted_index": int(image.predicted_index),
+        "confidence": float(image.confidence), "agrees": bool(image.agrees),
+        "metrics": json.dumps(image.metrics, sort_keys=True, default=str),
+        "original_png": bytes(image.original_png), "mask_png": bytes(image.mask_png),
+        "explanation_png": bytes(image.explanation_png),
+    })
+    channels: dict[str, dict[str, Any]] = {}
+    for c in circuits:
+        if c.image_id != image.id:
+            raise StoreError(f"{where}: circuit {c.kind!r} belongs to image {c.image_id}")
+        cids = [n.cid for n in c.nodes]
+        if len(set(cids)) != len(cids):
+            raise StoreError(f"{where}: circuit {c.kind!r} repeats a channel")
+        known = set(cids)
+        pairs = set()
+        for e in c.edges:
+            if e.src not in known or e.dst not in known:
+                raise StoreError(f"{where}: circuit {c.kind!r} edge {e.src}->{e.dst} names a channel it does not keep")
+            if (e.src, e.dst) in pairs:
+                raise StoreError(f"{where}: circuit {c.kind!r} repeats edge {e.src}->{e.dst}")
+            pairs.add((e.src, e.dst))
+        links = set()
+        for link in c.logit_links:
+            if link.src not in known:
+                raise StoreError(f"{where}: circuit {c.kind!r} logit link from {link.src} names a channel it does not keep")
+            if (link.src, link.class_name) in links:
+                raise StoreError(f"{where}: circuit {c.kind!r} repeats logit link {link.src}->{link.class_name}")
+            links.add((link.src, link.class_name))
+            classes.setdefault(link.class_name, link.class_index)
+        common = {"image_id": image.id, "class": image.class_name, "kind": c.kind, "model": c.model}
+        plan.circuits.append({
+            "id": c.id, "image_id": image.id, "class": image.class_name, "kind": c.kind, "model": c.model,
+            "config": c.config_hash, "layers": list(c.layers), "mask_area": _number(c.metrics.get("mask_area")),
+            "confidence": _number(c.metrics.get("confidence")), "n_nodes": len(c.nodes), "n_edges": len(c.edges),
+            "metrics": json.dumps(c.metrics, sort_keys=True, default=str),
+        })
+        for n in c.nodes:
+            plan.acts.append({**common, "id": c.act_id(n.cid), "circuit_id": c.id, "cid": n.cid, "layer": n.layer,
+                              "channel": int(n.channel), "activation": float(n.activation), "rank": int(n.rank)})
+            layer, channel = split_cid(n.cid)
+            channels[channel_key(c.model, n.cid)] = {"id": channel_key(c.model, n.cid), "cid": n.cid,
+                                                     "model": c.model, "layer": layer, "channel": channel}
+        plan.flows.extend({"src": c.act_id(e.src), "dst": c.act_id(e.dst), "weight": float(e.weight)}
+                          for e in c.edges)
+        plan.logits.extend({"src": c.act_id(x.src), "class": x.class_name, "weight": float(x.weight)}
+                           for x in c.logit_links)
+    plan.classes = [{"name": k, "index": int(v)} for k, v in classes.items()]
+    plan.channels = list(channels.values())
+    return plan
+
+
+class Store(abc.ABC):
+    """What ingest and the explorer use; a backend supplies `_transaction` and `close`."""
+
+    backend: str
+    read_only: bool
+
+    def __init__(self, *, read_only: bool) -> None:
+        self.read_only = read_only
+
+    # -- backend primitives -------------------------------------------------------------------
+    @abc.abstractmethod
+    def _transaction(self, work: Callable[[Exec], Any], *, write: bool, what: str) -> Any:
+        """Run `work(execute)` in one transaction; commit on return, roll back on error.
+
+        Backend errors become StoreError naming `what` was being done."""
+
+    @abc.abstractmethod
+    def _schema_statements(self) -> list[str]:
+        ...
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        ...
+
+    # -- the interface -------------------------------------------------------------------------
+    def _check_writable(self, action: str) -> None:
+        if self.read_only:
+            raise StoreError(f"{self} is open read-only; {action} refused")
+
+    def ensure_schema(self) -> None:
+        """Constraints and indexes (Neo4j) or typed tables (LadybugDB); safe to repeat."""
+        self._check_writable("schema change")
+        for text in self._schema_statements():
+            self._transaction(lambda ex, t=text: ex(t, {}), write=True, what="schema set-up")
+
+    def write_circuits(self, image: ImageRecord, circuits: Iterable[Circuit]) -> None:
+        """Replace the image and all its circuits whole, in one transaction."""
+        self._check_writable(f"writing image {image.id}")
+        plan = plan_write(image, circuits)
+
+        def work(ex: Exec) -> None:
+            for text, params in plan.statements():
+                ex(text, params)
+
+        self._transaction(work, write=True, what=f"writing image {image.id} ({image.path})")
+
+    def has_circuit(self, image_id: str, model: str, config_hash: str) -> bool:
+        """True when the image's circuits for this model and config are stored (ingest skips it)."""
+        rows = self._read(st.HAS_CIRCUIT, {"image_id": image_id, "model": model, "config": config_hash})
+        return rows[0]["n"] > 0
+
+    def get_image(self, image_id: str) -> ImageRecord | None:
+        rows = self._read(st.GET_IMAGE, {"image_id": image_id})
+        if not rows:
+            return None
+        r = rows[0]
+        return ImageRecord(
+            id=r["id"], path=r["path"], class_name=r["class_name"], class_index=r["class_index"],
+            predicted=r["predicted"], predicted_index=r["predicted_index"], confidence=r["confidence"],
+            metrics=json.loads(r["metrics"] or "{}"), original_png=r["original_png"] or b"",
+            mask_png=r["mask_png"] or b"", explanation_png=r["explanation_png"] or b"",
+        )
+
+    def delete_image(self, image_id: str) -> bool:
+        """Remove the image, its circuits, acts and their edges; False when it was not stored."""
+        self._check_writable(f"deleting image {image_id}")
+        key = {"image_id": image_id}
+
+        def work(ex: Exec) -> bool:
+            found = ex(st.IMAGE_EXISTS, key)[0]["n"] > 0
+            for text in (st.DELETE_IMAGE_ACTS, st.DELETE_IMAGE_CIRCUITS, st.DELETE_IMAGE):
+                ex(text, key)
+            return found
+
+        return self._transaction(work, write=True, what=f"deleting image {image_id}")
+
+    def run(self, query_name: str, **params: Any) -> list[dict[str, Any]]:
+        """Run a named query from `cypher/queries/`; rows are dicts of plain Python values."""
+        q = get_query(query_name)
+        return self._read(q.text, q.bind(params), what=f"query {query_name!r}")
+
+    def run_cypher(self, text: str, **params: Any) -> list[dict[str, Any]]:
+        """Free-form Cypher for the explorer console; accepted only on a store opened read-only."""
+        if not self.read_only:
+            raise StoreError("free-form Cypher runs only on a store opened read-only "
+                             "(open_store(..., read_only=True)), so that it cannot change the data")
+        return self._read(text, params, what="console query")
+
+    def rebuild_aggregates(self, class_name: str) -> int:
+        """Recompute the class's AGG cache from its circuits; returns the number of AGG edges."""
+        self._check_writable(f"rebuilding aggregates of class {class_name!r}")
+        key = {"cls": class_name}
+
+        def work(ex: Exec) -> int:
+            ex(st.DELETE_AGGREGATES, key)
+            rows = [{"kind": r["kind"], "src": channel_key(r["model"], r["src"]),
+                     "dst": channel_key(r["model"], r["dst"]), "n": r["n"], "sum_w": float(r["sum_w"])}
+                    for r in ex(st.AGGREGATE_CLASS, key)]
+            for chunk in _chunks(rows):
+                ex(st.CREATE_AGGREGATES, {**key, "rows": chunk})
+            return len(rows)
+
+        return self._transaction(work, write=True, what=f"rebuilding aggregates of class {class_name!r}")
+
+    def stats(self) -> dict[str, int]:
+        return self.run("store_stats")[0]
+
+    def _read(self, text: str, params: dict[str, Any], what: str = "look-up") -> list[dict[str, Any]]:
+        return self._transaction(lambda ex: ex(text, params), write=False, what=what)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
