@@ -22,7 +22,7 @@ DETACH DELETE i"""
 MERGE_CLASSES = """
 UNWIND $rows AS r
 MERGE (k:Class {name: r.name})
-ON CREATE SET k.`index` = r.index"""
+ON CREATE SET k.`index` = r.class_index"""
 
 CREATE_IMAGE = """
 MATCH (k:Class {name: $class})

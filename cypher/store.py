@@ -188,7 +188,7 @@ def plan_write(image: ImageRecord, circuits: Iterable[Circuit]) -> WritePlan:
                           for e in c.edges)
         plan.logits.extend({"src": c.act_id(x.src), "class": x.class_name, "weight": float(x.weight)}
                            for x in c.logit_links)
-    plan.classes = [{"name": k, "index": int(v)} for k, v in classes.items()]
+    plan.classes = [{"name": k, "class_index": int(v)} for k, v in classes.items()]
     plan.channels = list(channels.values())
     return plan
 

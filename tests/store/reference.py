@@ -1,0 +1,187 @@
+"""networkx reference answers for every named query, computed from the circuits themselves.
+
+Each method mirrors one `cypher/queries/*.cypher` file: same parameters, same columns, same order
+(ties broken the same way), so a store's rows must equal these rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from statistics import fmean
+
+import networkx as nx
+
+from amx_core.circuit import Circuit, ImageRecord
+
+
+def _flow(g: nx.DiGraph):
+    return [(u, v, d["weight"]) for u, v, d in g.edges(data=True) if d["rel"] == "FLOW"]
+
+
+def _top(rows: list[dict], key, limit: int | None) -> list[dict]:
+    rows = sorted(rows, key=key)
+    return rows if limit is None else rows[:limit]
+
+
+class Reference:
+    def __init__(self, data: list[tuple[ImageRecord, list[Circuit]]]) -> None:
+        self.images = {rec.id: rec for rec, _ in data}
+        self.circuits = {(c.image_id, c.kind): c for _, cs in data for c in cs}
+        self.graphs = {key: c.to_networkx() for key, c in self.circuits.items()}
+        self.class_index: dict[str, int] = {}
+        for rec, cs in data:
+            self.class_index.setdefault(rec.class_name, rec.class_index)
+            for c in cs:
+                for link in c.logit_links:
+                    self.class_index.setdefault(link.class_name, link.class_index)
+
+    def _of(self, cls: str, kind: str) -> list[nx.DiGraph]:
+        return [g for (img, k), g in self.graphs.items() if k == kind and self.images[img].class_name == cls]
+
+    def classes(self):
+        groups = defaultdict(list)
+        for rec in self.images.values():
+            groups[rec.class_name].append(rec)
+        rows = [{"class": k, "class_index": self.class_index[k], "images": len(v),
+                 "agreeing": sum(r.agrees for r in v)} for k, v in groups.items()]
+        return _top(rows, lambda r: (-r["images"], r["class"]), None)
+
+    def class_images(self, cls, limit=1000):
+        rows = [{"image_id": r.id, "path": r.path, "predicted": r.predicted, "confidence": r.confidence,
+                 "agrees": r.agrees} for r in self.images.values() if r.class_name == cls]
+        return _top(rows, lambda r: (-r["confidence"], r["image_id"]), limit)
+
+    def image_summary(self, image_id):
+        rows = [{"kind": c.kind, "model": c.model, "config": c.config_hash, "layers": list(c.layers),
+                 "n_nodes": len(c.nodes), "n_edges": len(c.edges), "mask_area": c.metrics.get("mask_area"),
+                 "confidence": c.metrics.get("confidence"), "metrics": json.dumps(c.metrics, sort_keys=True)}
+                for (img, _), c in self.circuits.items() if img == image_id]
+        return _top(rows, lambda r: r["kind"], None)
+
+    def image_circuit(self, image_id, kind="explanation"):
+        g = self.graphs.get((image_id, kind))
+        if g is None:
+            return []
+        rows = [{"src": u, "dst": v, "src_layer": g.nodes[u]["layer"], "dst_layer": g.nodes[v]["layer"],
+                 "weight": w} for u, v, w in _flow(g)]
+        return _top(rows, lambda r: (-r["weight"], r["src"], r["dst"]), None)
+
+    def image_nodes(self, image_id, kind="explanation"):
+        g = self.graphs.get((image_id, kind))
+        if g is None:
+            return []
+        rows = [{"cid": n, "layer": d["layer"], "channel": d["channel"], "activation": d["activation"],
+                 "rank": d["rank"]} for n, d in g.nodes(data=True) if d["node_type"] == "channel"]
+        return _top(rows, lambda r: (r["layer"], r["rank"], r["cid"]), None)
+
+    def image_logits(self, image_id, kind="explanation"):
+        g = self.graphs.get((image_id, kind))
+        if g is None:
+            return []
+        rows = [{"src": u, "class": g.nodes[v]["class_name"], "class_index": g.nodes[v]["class_index"],
+                 "weight": d["weight"]} for u, v, d in g.edges(data=True) if d["rel"] == "LOGIT"]
+        return _top(rows, lambda r: (-r["weight"], r["src"], r["class"]), None)
+
+    def _edge_counts(self, cls, kind):
+        weights = defaultdict(list)
+        for g in self._of(cls, kind):
+            for u, v, w in _flow(g):
+                weights[(u, v)].append(w)
+        return weights
+
+    def shared_edges(self, cls, kind="explanation", min_fraction=0.5, limit=100):
+        total = len(self._of(cls, kind))
+        rows = [{"src": u, "dst": v, "images": len(ws), "fraction": len(ws) / total, "mean_weight": fmean(ws)}
+                for (u, v), ws in self._edge_counts(cls, kind).items() if len(ws) >= min_fraction * total]
+        return _top(rows, lambda r: (-r["images"], -r["mean_weight"], r["src"], r["dst"]), limit)
+
+    def consensus(self, cls, kind="explanation", min_fraction=0.5, limit=200):
+        return self.shared_edges(cls, kind, min_fraction, limit)
+
+    def channel_frequency(self, cls, kind="explanation", min_fraction=0.0, limit=500):
+        graphs = self._of(cls, kind)
+        acts = defaultdict(list)
+        for g in graphs:
+            for n, d in g.nodes(data=True):
+                if d["node_type"] == "channel":
+                    acts[(d["layer"], n)].append(d["activation"])
+        rows = [{"layer": layer, "cid": cid, "images": len(a), "fraction": len(a) / len(graphs),
+                 "mean_activation": fmean(a)} for (layer, cid), a in acts.items() if len(a) >= min_fraction * len(graphs)]
+        return _top(rows, lambda r: (r["layer"], -r["images"], r["cid"]), limit)
+
+    def compare_classes(self, cls_a, cls_b, kind="explanation", min_fraction=0.5, max_fraction=0.1, limit=100):
+        total_a, total_b = len(self._of(cls_a, kind)), len(self._of(cls_b, kind))
+        if not total_a or not total_b:
+            return []
+        a, b = self._edge_counts(cls_a, kind), self._edge_counts(cls_b, kind)
+        rows = []
+        for key in set(a) | set(b):
+            n_a, n_b = len(a.get(key, [])), len(b.get(key, []))
+            if n_a >= min_fraction * total_a and n_b <= max_fraction * total_b:
+                rows.append({"src": key[0], "dst": key[1], "images_a": n_a, "images_b": n_b,
+                             "fraction_a": n_a / total_a, "fraction_b": n_b / total_b,
+                             "mean_weight_a": fmean(a[key]) if n_a else None})
+        return _top(rows, lambda r: (-(r["fraction_a"] - r["fraction_b"]), -(r["mean_weight_a"] or 0.0),
+                                     r["src"], r["dst"]), limit)
+
+    def channel_images(self, cid, kind="explanation", limit=50):
+        rows = []
+        for (img, k), g in self.graphs.items():
+            if k == kind and cid in g:
+                rec = self.images[img]
+                rows.append({"image_id": img, "class": rec.class_name, "path": rec.path,
+                             "activation": g.nodes[cid]["activation"], "rank": g.nodes[cid]["rank"]})
+        return _top(rows, lambda r: (-r["activation"], r["image_id"]), limit)
+
+    def _paths(self, graphs, via=None):
+        out = defaultdict(list)
+        for g in graphs:
+            flow = nx.DiGraph((u, v, {"weight": w}) for u, v, w in _flow(g))
+            for b in flow.nodes if via is None else ([via] if via in flow else []):
+                for a in flow.predecessors(b):
+                    for d in flow.successors(b):
+                        out[(a, b, d)].append(flow[a][b]["weight"] * flow[b][d]["weight"])
+        return out
+
+    def channel_pathways(self, cid, cls, kind="explanation", limit=50):
+        graphs = self._of(cls, kind)
+        rows = [{"src": a, "via": b, "dst": d, "images": len(ws), "fraction": len(ws) / len(graphs),
+                 "mean_weight": fmean(ws)} for (a, b, d), ws in self._paths(graphs, via=cid).items()]
+        return _top(rows, lambda r: (-r["images"], -r["mean_weight"], r["src"], r["dst"]), limit)
+
+    def frequent_pathways(self, cls, kind="explanation", min_fraction=0.5, limit=100):
+        graphs = self._of(cls, kind)
+        rows = [{"src": a, "via": b, "dst": d, "images": len(ws), "fraction": len(ws) / len(graphs),
+                 "mean_weight": fmean(ws)} for (a, b, d), ws in self._paths(graphs).items()
+                if len(ws) >= min_fraction * len(graphs)]
+        return _top(rows, lambda r: (-r["images"], -r["mean_weight"], r["src"], r["via"], r["dst"]), limit)
+
+    def similar_images(self, image_id, kind="explanation", limit=10):
+        g0 = self.graphs.get((image_id, kind))
+        if g0 is None:
+            return []
+        e0 = {(u, v) for u, v, _ in _flow(g0)}
+        rows = []
+        for (img, k), g in self.graphs.items():
+            if k != kind or img == image_id:
+                continue
+            e1 = {(u, v) for u, v, _ in _flow(g)}
+            shared = len(e0 & e1)
+            if shared:
+                rows.append({"image_id": img, "class": self.images[img].class_name, "shared_edges": shared,
+                             "jaccard": shared / len(e0 | e1)})
+        return _top(rows, lambda r: (-r["jaccard"], r["image_id"]), limit)
+
+    def store_stats(self, aggregates: int):
+        cs = list(self.circuits.values())
+        channels = {(c.model, n.cid) for c in cs for n in c.nodes}
+        return [{"classes": len(self.class_index), "images": len(self.images), "circuits": len(cs),
+                 "acts": sum(len(c.nodes) for c in cs), "flow_edges": sum(len(c.edges) for c in cs),
+                 "logit_links": sum(len(c.logit_links) for c in cs), "channels": len(channels),
+                 "aggregates": aggregates}]
+
+    def aggregates(self) -> int:
+        """AGG edges after rebuilding every class: one per (class, kind, model, src, dst)."""
+        return len({(self.images[c.image_id].class_name, c.kind, c.model, e.src, e.dst)
+                    for c in self.circuits.values() for e in c.edges})

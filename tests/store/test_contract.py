@@ -1,0 +1,149 @@
+"""Contract suite: every named query, on both backends, equals the networkx reference."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cypher import list_queries, open_store
+from cypher.queries import QUERY_DIR, get_query
+
+from .conftest import BACKENDS, wipe_neo4j
+from .reference import Reference
+from .synthetic import make_dataset
+
+CLASSES = ["goldfinch", "tabby cat", "magpie"]
+DATA = make_dataset(CLASSES, 6, seed=7)
+REF = Reference(DATA)
+IMAGES = [rec.id for rec, _ in DATA]
+CIDS = ["blocks.0#1", "blocks.1#4", "blocks.2#7", "blocks.3#2", "blocks.1#99"]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def loaded(request, tmp_path_factory):
+    """One store per backend holding DATA with rebuilt aggregates, opened read-only for the queries."""
+    if request.param == "neo4j":
+        url = request.getfixturevalue("neo4j_url")
+        wipe_neo4j(url)
+    else:
+        url = f"ladybug://{tmp_path_factory.mktemp('contract') / 'store.lbug'}"
+    with open_store(url) as s:
+        s.ensure_schema()
+        for rec, circuits in DATA:
+            s.write_circuits(rec, circuits)
+        for cls in CLASSES:
+            s.rebuild_aggregates(cls)
+    with open_store(url, read_only=True) as s:
+        yield s
+
+
+def cases():
+    """(query name, params) pairs covering every query with several parameter sets."""
+    yield "classes", {}
+    yield "store_stats", {}
+    for cls in CLASSES + ["no such class"]:
+        yield "class_images", {"cls": cls}
+        for kind in ("original", "explanation"):
+            for frac in (0.0, 0.5, 0.8):
+                yield "shared_edges", {"cls": cls, "kind": kind, "min_fraction": frac, "limit": 1000}
+                yield "consensus", {"cls": cls, "kind": kind, "min_fraction": frac, "limit": 1000}
+                yield "frequent_pathways", {"cls": cls, "kind": kind, "min_fraction": frac, "limit": 1000}
+            yield "channel_frequency", {"cls": cls, "kind": kind, "min_fraction": 0.3}
+            for cid in CIDS[:3]:
+                yield "channel_pathways", {"cid": cid, "cls": cls, "kind": kind}
+    yield "shared_edges", {"cls": CLASSES[0], "limit": 3}
+    yield "class_images", {"cls": CLASSES[1], "limit": 2}
+    for a in CLASSES:
+        for b in CLASSES:
+            yield "compare_classes", {"cls_a": a, "cls_b": b, "min_fraction": 0.3, "max_fraction": 0.2}
+    yield "compare_classes", {"cls_a": CLASSES[0], "cls_b": "no such class"}
+    for cid in CIDS:
+        yield "channel_images", {"cid": cid, "kind": "original", "limit": 5}
+        yield "channel_images", {"cid": cid}
+    for img in IMAGES[::4] + ["0" * 64]:
+        yield "image_summary", {"image_id": img}
+        for kind in ("original", "explanation"):
+            yield "image_circuit", {"image_id": img, "kind": kind}
+            yield "image_nodes", {"image_id": img, "kind": kind}
+            yield "image_logits", {"image_id": img, "kind": kind}
+            yield "similar_images", {"image_id": img, "kind": kind, "limit": 50}
+
+
+def assert_rows(actual, expected, what):
+    assert len(actual) == len(expected), f"{what}: {len(actual)} rows, reference {len(expected)}"
+    for i, (got, want) in enumerate(zip(actual, expected, strict=True)):
+        assert got.keys() == want.keys(), f"{what} row {i}: columns {list(got)} vs {list(want)}"
+        for k, v in want.items():
+            if isinstance(v, float):
+                assert got[k] == pytest.approx(v, rel=1e-9, abs=1e-12), f"{what} row {i} column {k}"
+            else:
+                assert got[k] == v and type(got[k]) is type(v), f"{what} row {i} column {k}: {got[k]!r} vs {v!r}"
+
+
+def test_every_query_file_is_covered():
+    covered = {name for name, _ in cases()}
+    assert covered == {q["name"] for q in list_queries()}
+
+
+def test_every_query_matches_the_networkx_reference(loaded):
+    for name, params in cases():
+        rows = loaded.run(name, **params)
+        if name == "store_stats":
+            expected = REF.store_stats(aggregates=REF.aggregates())
+        else:
+            expected = getattr(REF, name)(**params)
+        assert_rows(rows, expected, f"{loaded.backend} {name}{params}")
+        if rows:
+            assert list(rows[0]) == list(get_query(name).columns), f"{name}: header columns differ from rows"
+
+
+def test_nontrivial_answers(loaded):
+    """Guard the reference itself: the synthetic data must make the class questions interesting."""
+    shared = loaded.run("shared_edges", cls=CLASSES[0], min_fraction=0.5)
+    assert 0 < len(shared) < len(loaded.run("shared_edges", cls=CLASSES[0], min_fraction=0.0, limit=10_000))
+    assert loaded.run("compare_classes", cls_a=CLASSES[0], cls_b=CLASSES[1], min_fraction=0.3, max_fraction=0.2)
+    assert loaded.run("frequent_pathways", cls=CLASSES[0], min_fraction=0.5)
+    assert loaded.run("similar_images", image_id=IMAGES[0])[0]["jaccard"] < 1.0
+
+
+def test_no_parallel_relationships(loaded):
+    """The embedded engine miscounts parallel relationships in 2-hop patterns; the model has none."""
+    for pattern in ("(a:Act)-[:FLOW]->(b:Act)", "(a:Circuit)-[:HAS]->(b:Act)", "(a:Image)-[:HAS_CIRCUIT]->(b:Circuit)"):
+        pairs = [(r["a"], r["b"]) for r in loaded.run_cypher(f"MATCH {pattern} RETURN a.id AS a, b.id AS b")]
+        assert pairs and len(pairs) == len(set(pairs)), pattern
+    pairs = [(r["a"], r["b"]) for r in loaded.run_cypher("MATCH (a:Act)-[:LOGIT]->(b:Class) RETURN a.id AS a, b.name AS b")]
+    assert pairs and len(pairs) == len(set(pairs))
+
+
+def test_consensus_is_a_cache_rebuilt_per_class(store_url):
+    """AGG reflects the circuits only after rebuild_aggregates; rebuilding replaces, never adds."""
+    with open_store(store_url) as s:
+        for rec, circuits in DATA[:6]:
+            s.write_circuits(rec, circuits)
+        assert s.run("consensus", cls=CLASSES[0]) == []
+        n = s.rebuild_aggregates(CLASSES[0])
+        assert s.rebuild_aggregates(CLASSES[0]) == n
+        assert s.stats()["aggregates"] == n
+        ref = Reference(DATA[:6])
+        assert_rows(s.run("consensus", cls=CLASSES[0], limit=1000),
+                    ref.consensus(CLASSES[0], limit=1000), "consensus")
+
+
+def test_store_modules_do_not_import_torch():
+    code = ("import sys, cypher, cypher.store, cypher.queries, cypher.neo4j_store, cypher.ladybug_store;"
+            "sys.exit('torch' in sys.modules)")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
+
+
+def test_query_headers_parse_and_name_their_files():
+    files = sorted(p.stem for p in QUERY_DIR.glob("*.cypher"))
+    queries = list_queries()
+    assert [q["name"] for q in queries] == files
+    for q in queries:
+        assert q["description"].endswith("?") and q["columns"], q["name"]
+        for p in q["params"]:
+            assert p["type"] in ("str", "int", "float", "bool") and p["help"], (q["name"], p)
