@@ -87,9 +87,18 @@ class Classifier(nn.Module):
         self.net = net
         self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1))
-        net.eval()
         for p in net.parameters():
             p.requires_grad_(False)
+        self.eval()
+
+    @property
+    def baseline(self) -> torch.Tensor:
+        """The pixel colour that normalises to zero: what a masked-out pixel shows the network [1,3,1,1].
+
+        e = m*x is taken in the normalised input space (as with a normalised tensor in PyTorch), so a
+        removed pixel carries no signal; black would be an extreme input (-2.1 sigma for ImageNet stats).
+        """
+        return self.mean
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.net((pixels - self.mean) / self.std)
@@ -119,7 +128,10 @@ def load_classifier(name: str = "efficientnet_lite0", *, weights: str | None = N
         net = _load_lite0(weights)
     else:
         net = _load_torchvision(spec.name, weights)
-    return Classifier(spec, net).to(device)
+    clf = Classifier(spec, net).to(device)
+    if device == "cpu":
+        clf.net.to(memory_format=torch.channels_last)  # measured ~1.8x faster fwd+bwd on CPU (bench/explain_speed.py)
+    return clf
 
 
 def _load_lite0(weights: str | None) -> nn.Module:

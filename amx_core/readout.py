@@ -41,7 +41,8 @@ from __future__ import annotations
 import copy
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -51,7 +52,7 @@ from .circuit import Circuit, Edge, LogitLink, Node, config_hash, make_cid
 from .hooks import capture, frozen
 from .models import Classifier
 
-INGRESS_MODES = ("weights", "gradient")
+INGRESS_MODES = ("weights", "gated", "gradient")
 SELECTIONS = ("activation", "flow")
 ENERGIES = ("mean", "square")
 
@@ -63,7 +64,8 @@ class ReadoutConfig:
     energy_fraction: float | None = None  # if set: smallest set holding this fraction of the layer's score
     max_per_layer: int = 128  # cap for energy_fraction mode
     energy: str = "mean"  # channel score: "mean" (mean |a|) | "square" (mean a^2)
-    ingress: str = "weights"  # "weights" (composed |W| paths) | "gradient" (|grad x act|)
+    ingress: str = "weights"  # "weights" (composed |W| paths) | "gated" (the same, gated by this image's
+    #                            activation gains) | "gradient" (|grad x act|)
     n_classes: int = 1  # logit links to the top-n classes (the target class always included)
     edges_per_target: int | None = None  # keep only the heaviest incoming edges per node; None = all
 
@@ -124,18 +126,40 @@ class _Stop(Exception):
     pass
 
 
-def _is_gate_or_act(m: nn.Module) -> bool:
+def _is_act(m: nn.Module) -> bool:
+    return isinstance(m, _ACTIVATIONS) or type(m).__module__.startswith("timm.layers.activations")
+
+
+def _is_se(m: nn.Module) -> bool:
     name = type(m).__name__
-    return (isinstance(m, _ACTIVATIONS) or "SqueezeExcit" in name or name in ("SEModule", "EffectiveSEModule")
-            or type(m).__module__.startswith("timm.layers.activations"))
+    return "SqueezeExcit" in name or name in ("SEModule", "EffectiveSEModule")
 
 
 _POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
 
 
+class _Gain(nn.Module):
+    """Stands in for an activation in the surrogate: identity, or (gated ingress) a per-channel gain,
+    one vector per call in call order (a module used twice per forward, as in ResNet blocks, gets two)."""
+
+    def __init__(self):
+        super().__init__()
+        self.gains: list[torch.Tensor] | None = None
+        self.calls = 0
+
+    def forward(self, x):
+        if self.gains is None:
+            return x
+        g = self.gains[min(self.calls, len(self.gains) - 1)]
+        self.calls += 1
+        return x * g.to(x.dtype).view(1, -1, *([1] * (x.dim() - 2)))
+
+
 def _linearise(root: nn.Module) -> None:
     for name, child in list(root.named_children()):
-        if _is_gate_or_act(child) or isinstance(child, _POOLS):
+        if _is_act(child):
+            setattr(root, name, _Gain())
+        elif _is_se(child) or isinstance(child, _POOLS):
             setattr(root, name, nn.Identity())
         else:
             _linearise(child)
@@ -144,7 +168,8 @@ def _linearise(root: nn.Module) -> None:
 @torch.no_grad()
 def abs_surrogate(net: nn.Module) -> nn.Module:
     """A copy of `net` for uniform 1x1 maps: convs as their kernel-summed |W| (1x1, stride 1, no padding),
-    linears as |W|, no biases, BN as |gamma|/sigma scaling, no activations, gates or fixed-size pools."""
+    linears as |W|, no biases, BN as |gamma|/sigma scaling, activations as identity (or per-channel gains),
+    squeeze-excitation gates and fixed-size pools as identity."""
     sur = copy.deepcopy(net).eval()
     _linearise(sur)
     for m in sur.modules():
@@ -169,56 +194,119 @@ def abs_surrogate(net: nn.Module) -> nn.Module:
     return sur
 
 
-@torch.no_grad()
-def composed_ingress(classifier: Classifier) -> list[torch.Tensor]:
-    """Per tap pair l -> l+1 a [C_{l+1}, C_l] matrix of composed |W| path weights (scaled so its largest
-    entry is 1: weights-mode edges are comparable within a layer pair), then the [n_out, C_last] matrix
-    from the last tap to the logits (unscaled: |W_head| where the head reads the pooled last tap).
-    Cached per classifier object (its weights are assumed frozen)."""
-    cached = _INGRESS_CACHE.get(classifier)
-    if cached is not None:
-        return cached
-    net, taps = classifier.net, classifier.spec.taps
-    dev = next(net.parameters()).device
-    size = classifier.spec.crop
-    with frozen(classifier), capture(net, outputs=taps) as real:
-        classifier(torch.zeros(1, 3, size, size, device=dev))
-        widths = {t: real[t].shape[1] for t in taps}
-    sur = abs_surrogate(net)
-    modules = dict(sur.named_modules())
-    mats = []
-    for i, src in enumerate(taps):
-        dst = taps[i + 1] if i + 1 < len(taps) else None
-        c = widths[src]
-        probe = torch.eye(c, device=dev).view(c, c, 1, 1)  # one uniform one-hot map per source channel
+class _Surrogate:
+    """The abs surrogate of one classifier, its composed (ungated) matrices and their scales."""
+
+    def __init__(self, classifier: Classifier):
+        net, self.taps = classifier.net, classifier.spec.taps
+        self.dev = next(net.parameters()).device
+        size = classifier.spec.crop
+        with frozen(classifier), torch.no_grad(), capture(net, outputs=self.taps) as real:
+            classifier(torch.zeros(1, 3, size, size, device=self.dev))
+            self.widths = {t: real[t].shape[1] for t in self.taps}
+        self.net = abs_surrogate(net)
+        self.modules = dict(self.net.named_modules())
+        self.gain_names = [n for n, m in self.modules.items() if isinstance(m, _Gain)]
+        self.mats, self.scales = [], []
+        with torch.no_grad():
+            for i, src in enumerate(self.taps):
+                c = self.widths[src]
+                m = self._run(i, torch.eye(c, device=self.dev).view(c, c, 1, 1)).T.contiguous().float()
+                scale = float(m.max()) if i + 1 < len(self.taps) and float(m.max()) > 0 else 1.0
+                self.mats.append(m / scale)
+                self.scales.append(scale)
+
+    def _run(self, i: int, probe: torch.Tensor) -> torch.Tensor:
+        """Push `probe` [n, C_i, 1, 1] from tap i to tap i+1 (or the logits): [n, C_{i+1}]."""
+        src = self.taps[i]
+        dst = self.taps[i + 1] if i + 1 < len(self.taps) else None
         got = {}
 
-        def put(_m, _i, _o, probe=probe):
+        def put(_m, _i, _o):
             return probe
 
-        def take(_m, _i, out, got=got):
+        def take(_m, _i, out):
             got["out"] = out
             raise _Stop
 
-        handles = [modules[src].register_forward_hook(put)]
+        for name in self.gain_names:
+            self.modules[name].calls = 0
+        handles = [self.modules[src].register_forward_hook(put)]
         if dst is not None:
-            handles.append(modules[dst].register_forward_hook(take))
+            handles.append(self.modules[dst].register_forward_hook(take))
         try:
-            got["out"] = sur(torch.zeros(1, 3, 1, 1, device=dev))
+            got["out"] = self.net(torch.zeros(1, 3, 1, 1, device=self.dev))
         except _Stop:
             pass
         finally:
             for hd in handles:
                 hd.remove()
         out = got["out"]
-        if out.dim() == 4:
-            out = out.mean((2, 3))
-        m = out.reshape(c, -1).T.contiguous().float()
-        if dst is not None and float(m.max()) > 0:
-            m = m / m.max()
-        mats.append(m)
-    _INGRESS_CACHE[classifier] = mats
-    return mats
+        return (out.mean((2, 3)) if out.dim() == 4 else out).reshape(probe.shape[0], -1)
+
+    def gated_rows(self, i: int, targets: Sequence[int], gains: dict[str, list[torch.Tensor]]) -> torch.Tensor:
+        """Rows M_gated[targets, :] of pair i (scaled like the ungated matrix): one small forward and one
+        backward of the 1x1 surrogate, batched over the targets (the surrogate is linear in the probe)."""
+        k, c = len(targets), self.widths[self.taps[i]]
+        for name in self.gain_names:
+            self.modules[name].gains = gains.get(name)
+        try:
+            with torch.enable_grad():
+                probe = torch.zeros(k, c, 1, 1, device=self.dev, requires_grad=True)
+                out = self._run(i, probe)
+                picked = out[torch.arange(k), torch.as_tensor(list(targets), device=self.dev)]
+                (g,) = torch.autograd.grad(picked.sum(), probe)
+        finally:
+            for name in self.gain_names:
+                self.modules[name].gains = None
+        return g.reshape(k, c) / self.scales[i]
+
+
+def _surrogate(classifier: Classifier) -> _Surrogate:
+    sur = _INGRESS_CACHE.get(classifier)
+    if sur is None:
+        sur = _INGRESS_CACHE[classifier] = _Surrogate(classifier)
+    return sur
+
+
+def composed_ingress(classifier: Classifier) -> list[torch.Tensor]:
+    """Per tap pair l -> l+1 a [C_{l+1}, C_l] matrix of composed |W| path weights (scaled so its largest
+    entry is 1: weights-mode edges are comparable within a layer pair), then the [n_out, C_last] matrix
+    from the last tap to the logits (unscaled: |W_head| where the head reads the pooled last tap).
+    Cached per classifier object (its weights are assumed frozen)."""
+    return _surrogate(classifier).mats
+
+
+@contextmanager
+def _record_gains(net: nn.Module, names: Sequence[str]) -> Iterator[dict[str, list[torch.Tensor]]]:
+    """Per call of each named activation module: its per-channel mean gain f(x)/x (0 where x = 0) on this
+    pass. Scoped hooks (removed in `finally`); the pre-hook copies x because activations may be in-place."""
+    modules = dict(net.named_modules())
+    gains: dict[str, list[torch.Tensor]] = {n: [] for n in names if n in modules}
+    pending: dict[str, torch.Tensor] = {}
+    handles = []
+
+    def pre(name):
+        def hook(_m, inp):
+            pending[name] = inp[0].detach().clone()
+        return hook
+
+    def post(name):
+        def hook(_m, _inp, out):
+            x = pending.pop(name)
+            ratio = torch.where(x.abs() > 1e-12, out.detach() / torch.where(x == 0, torch.ones_like(x), x),
+                                torch.zeros_like(x))
+            gains[name].append(ratio[0].reshape(ratio.shape[1], -1).mean(1))
+        return hook
+
+    try:
+        for name in gains:
+            handles.append(modules[name].register_forward_pre_hook(pre(name)))
+            handles.append(modules[name].register_forward_hook(post(name)))
+        yield gains
+    finally:
+        for h in handles:
+            h.remove()
 
 
 # ------------------------------------------------------------------ the reader
@@ -236,12 +324,17 @@ class _Reader:
         x = x.unsqueeze(0) if x.dim() == 3 else x
         if x.shape[0] != 1:
             raise ValueError(f"read one image at a time, got a batch of {x.shape[0]}")
-        with torch.set_grad_enabled(self.grad), capture(classifier.net, outputs=self.taps) as acts:
+        self.gated = config.ingress == "gated"
+        self.sur = None if self.grad else _surrogate(classifier)
+        names = self.sur.gain_names if self.gated else ()
+        with torch.set_grad_enabled(self.grad), capture(classifier.net, outputs=self.taps) as acts, \
+                _record_gains(classifier.net, names) as gains:
             inp = x.detach().clone().requires_grad_(self.grad)
             self.logits = classifier(inp)[0]
             self.forward_passes += 1
             self.full = {t: acts[t] for t in self.taps}  # [1, C, H, W], on the autograd graph in gradient mode
             self.acts = {t: acts[t][0] for t in self.taps}
+        self.gains = gains
         if not self.grad:
             self.logits = self.logits.detach()
         probs = torch.softmax(self.logits.detach(), 0)
@@ -252,7 +345,6 @@ class _Reader:
         self.classes = [self.target] + [c for c in top if c != self.target][: config.n_classes - 1]
         self.act_mean = {t: self.acts[t].detach().abs().mean((1, 2)) for t in self.taps}
         self.scores = {t: channel_scores(self.acts[t].detach(), config.energy) for t in self.taps}
-        self.mats = None if self.grad else composed_ingress(classifier)
 
     def _vjp(self, outputs: torch.Tensor, src: str) -> torch.Tensor:
         """[n, C_src] = sum_hw |d outputs_i / d a_src * a_src|: one backward call per output, through the
@@ -277,14 +369,19 @@ class _Reader:
         t = torch.as_tensor(list(targets), dtype=torch.long, device=self.act_mean[src].device)
         if self.grad:
             return self._vjp(self.acts[dst][t].mean((1, 2)), src)
-        return self.mats[i].to(self.act_mean[src].device)[t] * self.act_mean[src].unsqueeze(0)
+        if self.gated:
+            return self.sur.gated_rows(i, targets, self.gains).to(t.device) * self.act_mean[src].unsqueeze(0)
+        return self.sur.mats[i].to(t.device)[t] * self.act_mean[src].unsqueeze(0)
 
     def logit_rows(self, classes: Sequence[int]) -> torch.Tensor:
         last = self.taps[-1]
         c = torch.as_tensor(list(classes), dtype=torch.long, device=self.logits.device)
         if self.grad:
             return self._vjp(self.logits[c], last).detach()
-        return self.mats[-1].to(self.logits.device)[c] * self.act_mean[last].unsqueeze(0)
+        if self.gated:
+            rows = self.sur.gated_rows(len(self.taps) - 1, classes, self.gains).to(c.device)
+            return rows * self.act_mean[last].unsqueeze(0)
+        return self.sur.mats[-1].to(c.device)[c] * self.act_mean[last].unsqueeze(0)
 
     def _pick(self, scores: torch.Tensor, top_k: int | None) -> list[int]:
         cfg = self.config
