@@ -25,12 +25,25 @@ Definitions used here (all activations are post-activation maps a_l[c, h, w] of 
   composing it with conv2 and adding the downsample shortcut gives a matrix indexed by the actual
   channels of both taps. Logit links: the same probe read at the logits, which for ResNet and
   EfficientNet (head input = pooled last tap) is exactly |W_head[c, s]| * activation(s).
+* Ingress `gated` (the default): the same composition, but every activation on the path multiplies by
+  this image's per-channel mean gain f(x)/x (ReLU: the fraction of positions where it is on; ReLU6 also
+  counts saturation), recorded on the readout's own forward pass, call by call. Data-dependent like
+  `gradient` at the cost of `weights`: rows for the kept targets come from one small forward and one
+  backward of the 1x1 surrogate, batched over targets. Scaled by the same constant as `weights`.
 * Ingress `gradient`: edge weight = sum_hw |d mean_hw(a_t) / d a_s[h, w] * a_s[h, w]|, from batched
   vector-Jacobian products on this image's own forward graph (data-dependent: ReLU gating, signs and
   spatial layout count). For a linear path it reduces to |W[t, s]| * activation(s). Logit links:
   sum_hw |d logit_c / d a_last[s, h, w] * a_last[s, h, w]|.
 
-Cost: `weights` = 1 classifier forward per image (plus the per-model surrogate, cached);
+Choice of the default (bench/circuit_sufficiency.py, 7-20 sample photos, efficientnet_lite0): edge
+weights were checked against intervention (zero one source channel, measure each target channel's mean):
+Spearman rank correlation per layer pair, `weights` ~0.0, `gated` ~0.2, `gradient` ~0.3-0.45. `gradient`
+is the most faithful but costs ~13 forward-pass equivalents per image (budget: 5); `gated` keeps the
+1-forward cost and most of the data dependence, so it is the default; `gradient` is the opt-in for
+analyses of individual edges.
+
+Cost: `weights` and `gated` = 1 classifier forward per image (plus the per-model surrogate, cached;
+`gated` adds 1x1-surrogate work that is small against a forward);
 `gradient` = 1 forward + one backward call per kept target channel (per layer pair) and per linked
 class, each through the segment between two taps only (about 3 s per image for efficientnet_lite0 on
 2 CPU cores, against 0.05 s for one forward).
@@ -64,8 +77,8 @@ class ReadoutConfig:
     energy_fraction: float | None = None  # if set: smallest set holding this fraction of the layer's score
     max_per_layer: int = 128  # cap for energy_fraction mode
     energy: str = "mean"  # channel score: "mean" (mean |a|) | "square" (mean a^2)
-    ingress: str = "weights"  # "weights" (composed |W| paths) | "gated" (the same, gated by this image's
-    #                            activation gains) | "gradient" (|grad x act|)
+    ingress: str = "gated"  # "weights" (composed |W| paths) | "gated" (the same, gated by this image's
+    #                          activation gains; the default, see the module notes) | "gradient" (|grad x act|)
     n_classes: int = 1  # logit links to the top-n classes (the target class always included)
     edges_per_target: int | None = None  # keep only the heaviest incoming edges per node; None = all
 

@@ -88,6 +88,28 @@ def test_tiny_edges_weights_mode_by_hand():
     assert weights(c) == pytest.approx(expected)
 
 
+def test_tiny_edges_gated_mode_by_hand():
+    c = read_circuit(tiny_classifier(), tiny_pixels(), config=ReadoutConfig(top_k=3, ingress="gated"))
+    # weights-mode values, gated by relu2's gain on this image: channel 0 is off (gain 0), 1 and 2 on
+    expected = {(f"relu1#{s}", f"relu2#{t}"): (abs(W2[t][s]) / 3.0 * [0.5, 2.0][s] if t else 0.0)
+                for t in range(3) for s in range(2)}
+    assert weights(c) == pytest.approx(expected)
+    assert c.metrics["readout_forward_passes"] == 1 and c.metrics["readout_backward_calls"] == 0
+
+
+def test_gated_gain_counts_partly_active_channels():
+    """A ReLU on for half the positions passes half of a uniform probe."""
+    clf = tiny_classifier()
+    x = tiny_pixels()
+    x[:, :, :2] = 0.0  # left half black: relu1 is 0 there, relu2 too
+    gated = read_circuit(clf, x, config=ReadoutConfig(top_k=3, ingress="gated"))
+    plain = read_circuit(clf, x, config=ReadoutConfig(top_k=3, ingress="weights"))
+    # gain of relu2 channels 1 and 2 = 0.5 (on at half the positions; 0/0 counts as off)
+    for (src, dst), w in weights(plain).items():
+        expected = 0.0 if dst == "relu2#0" else 0.5 * w
+        assert weights(gated)[(src, dst)] == pytest.approx(expected)
+
+
 def test_tiny_edges_gradient_mode_by_hand():
     c = read_circuit(tiny_classifier(), tiny_pixels(), config=ReadoutConfig(top_k=3, ingress="gradient"))
     # sum_hw |d mean(relu2_t) / d relu1_s[h,w] * relu1_s[h,w]| = |W2[t,s]| * mean(relu1_s) where relu2_t is
@@ -270,7 +292,7 @@ def _check_well_formed(c: Circuit, taps, widths, k):
     Circuit.from_json(c.to_json())
 
 
-@pytest.mark.parametrize("ingress", ["weights", "gradient"])
+@pytest.mark.parametrize("ingress", ["weights", "gated", "gradient"])
 def test_resnet18_random_weights_circuit(ingress):
     from amx_core.models import load_classifier
 
@@ -310,7 +332,7 @@ def test_resnet18_weights_mode_is_the_documented_stage_composition():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("ingress", ["weights", "gradient"])
+@pytest.mark.parametrize("ingress", ["weights", "gated", "gradient"])
 def test_efficientnet_lite0_circuit(ingress):
     from amx_core.models import load_classifier
 
