@@ -59,6 +59,9 @@ def draw_circuit(ax, circuit: Circuit, *, max_edges: int = 150, title: str | Non
             x, y = pos[n.cid]
             size = 15 + 185 * (n.activation / amax if amax > 0 else 0.0)
             ax.scatter([x], [y], s=size, color=(0.9, 0.45, 0.1), edgecolors="black", linewidths=0.4, zorder=2)
+            if len(nodes) <= 24:
+                ax.annotate(str(n.channel), (x, y), xytext=(0, 7), textcoords="offset points", ha="center",
+                            fontsize=5, color="0.3", zorder=3)
     for ci, name in classes:
         x, y = pos[f"class:{ci}"]
         ax.scatter([x], [y], s=160, marker="s", color=(0.2, 0.6, 0.3), edgecolors="black", zorder=2)

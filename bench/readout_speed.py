@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     head = f"{'ingress':9} {'selection':10} {'fwd passes':>10} {'bwd calls':>9} {'s/image':>8} {'x forward':>9}"
     print(head)
     print("-" * len(head))
-    for ingress in ("weights", "gradient"):
+    for ingress in ("weights", "gated", "gradient"):
         for selection in ("activation", "flow"):
             cfg = ReadoutConfig(ingress=ingress, selection=selection, top_k=args.top_k)
             read_circuit(clf, images[0], config=cfg)  # warm-up
