@@ -1,0 +1,186 @@
+"""`amx-explain`: explain image files with the activation-matching explainer and write what it found.
+
+Per image, under OUT/<stem>-<sha8>/: original.png (the 224x224 input the classifier saw, before
+normalisation), mask.png (white = kept), explanation.png (exactly the classifier's input), figure.png
+(paper Fig. 1 top row), record.json (every metric and the config); with --circuits also circuits.png
+and the two circuits as JSON and GraphML.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from .errors import AmxError, BadImageError
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="amx-explain", description=__doc__.split("\n\n")[0])
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files or folders of images")
+    p.add_argument("--model", default="efficientnet_lite0", help="classifier (default: efficientnet_lite0)")
+    p.add_argument("--weights", default=None, help="a state-dict file for the model (torchvision models)")
+    p.add_argument("--class", dest="class_name", default=None,
+                   help="explain this ImageNet class (name or index) instead of each image's top-1")
+    p.add_argument("--preset", default="default", help="compact | default | relaxed | object")
+    p.add_argument("--out", default="out/explain", help="output folder (default: out/explain)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--recursive", action="store_true", help="also look in subfolders")
+    p.add_argument("--circuits", action="store_true",
+                   help="also read the original's and the explanation's circuits and draw them")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except AmxError as exc:
+        print(f"amx-explain: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("amx-explain: interrupted; finished images are in place, rerun to do the rest", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def check_device(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise AmxError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise AmxError(f"--device {device}: expected cpu or cuda[:N]")
+    return device
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from .config import get_preset
+    from .explain import explain
+    from .images import discover_images, file_sha256, load_image
+    from .models import imagenet_classes, load_classifier, resolve_class
+    from .progress import ProgressBar
+
+    if args.batch_size < 1:
+        raise AmxError(f"--batch-size {args.batch_size}: must be at least 1")
+    config = get_preset(args.preset).with_(seed=args.seed)
+    device = check_device(args.device)
+    failures: list[str] = []
+
+    def fail(err: BadImageError) -> None:
+        failures.append(str(err))
+        print(f"amx-explain: skipped {err}", file=sys.stderr)
+
+    files = discover_images(args.inputs, recursive=args.recursive, on_error=fail)
+    if not files:
+        raise AmxError(f"no image files found in {' '.join(args.inputs)}")
+    classes = imagenet_classes()
+    target = resolve_class(args.class_name, classes) if args.class_name is not None else None
+    classifier = load_classifier(args.model, weights=args.weights, device=device)
+    out_root = Path(args.out)
+    bar = ProgressBar(len(files), "explain")
+    done = 0
+    for start in range(0, len(files), args.batch_size):
+        batch: list[tuple[Path, str, torch.Tensor]] = []
+        for path in files[start : start + args.batch_size]:
+            try:
+                pixels = classifier.preprocess(load_image(path))
+                batch.append((path, file_sha256(path), pixels))
+            except BadImageError as err:
+                fail(err)
+                bar.advance()
+        if not batch:
+            continue
+        pixels = torch.stack([p for _, _, p in batch]).to(device)
+        targets = [target] * len(batch) if target is not None else None
+        results = explain(classifier, pixels, targets=targets, config=config)
+        for (path, sha, _), ex in zip(batch, results, strict=True):
+            record = _record(path, sha, ex, classes, args, config)
+            if args.circuits:
+                record["circuits"] = _circuits(classifier, ex, sha)
+            _write_outputs(out_root / f"{path.stem}-{sha[:8]}", ex, record, classes)
+            done += 1
+            m = ex.metrics
+            bar.advance(note=f"{path.name}: area {m['mask_area']:.1%}, kept {m['label_kept']}")
+    bar.close()
+    print(f"amx-explain: {done} explained, {len(failures)} failed; outputs in {out_root}/", file=sys.stderr)
+    return EXIT_SOME_FAILED if failures else EXIT_OK
+
+
+def _record(path: Path, sha: str, ex, classes: list[str], args, config) -> dict:
+    m = dict(ex.metrics)
+    return {
+        "file": str(path),
+        "image_id": sha,
+        "model": args.model,
+        "preset": args.preset,
+        "config": asdict(config),
+        "target_name": classes[ex.target],
+        "predicted_x_name": classes[m["predicted_x"]],
+        "predicted_e_name": classes[m["predicted_e"]],
+        "metrics": m,
+    }
+
+
+def _circuits(classifier, ex, sha: str) -> dict:
+    """Read both circuits, verify each by ablation, and keep them for writing next to the figures."""
+    from .ablation import verify_circuit
+    from .readout import edge_jaccard, read_circuit
+
+    original = read_circuit(classifier, ex.pixels, image_id=sha, kind="original", class_index=ex.target)
+    explanation = read_circuit(classifier, ex.explanation, image_id=sha, kind="explanation", class_index=ex.target)
+    for circuit, pixels in ((original, ex.pixels), (explanation, ex.explanation)):
+        circuit.metrics.update(verify_circuit(classifier, pixels, circuit, class_index=ex.target))
+    return {
+        "original": original,
+        "explanation": explanation,
+        "edge_jaccard": edge_jaccard(original, explanation),
+    }
+
+
+def _write_outputs(folder: Path, ex, record: dict, classes: list[str]) -> None:
+    """Write into a temporary folder, then swap it in: a folder is complete or absent, never half-written."""
+    from .figures import to_pil, write_explanation_figure
+
+    tmp = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    to_pil(ex.pixels).save(tmp / "original.png")
+    to_pil(ex.mask).save(tmp / "mask.png")
+    to_pil(ex.explanation).save(tmp / "explanation.png")
+    m = ex.metrics
+    write_explanation_figure(
+        tmp / "figure.png", ex.pixels, ex.mask, ex.explanation,
+        title_original=f"original: {classes[m['predicted_x']]} ({m['confidence_x']:.2f})",
+        title_mask=f"0/1 mask: {m['mask_area']:.1%} of pixels",
+        title_explanation=(f"explanation: {classes[m['predicted_e']]} ({m['confidence_e']:.2f})"
+                           + (f", robust {m['robustness']:.0%}" if "robustness" in m else "")),
+    )
+    circuits = record.pop("circuits", None)
+    if circuits:
+        from .circuit_figure import write_circuit_figure
+
+        write_circuit_figure(circuits["original"], circuits["explanation"], tmp / "circuits.png")
+        for kind in ("original", "explanation"):
+            c = circuits[kind]
+            (tmp / f"circuit_{kind}.json").write_text(c.to_json())
+            c.write_graphml(tmp / f"circuit_{kind}.graphml")
+        record["circuits"] = {
+            "edge_jaccard": circuits["edge_jaccard"],
+            "original": circuits["original"].metrics,
+            "explanation": circuits["explanation"].metrics,
+        }
+    record["written"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    (tmp / "record.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
+    if folder.exists():
+        shutil.rmtree(folder)
+    tmp.rename(folder)
