@@ -1,0 +1,62 @@
+"""`amx-ingest --class EntleBucher --images dir/`: explain every image of a class folder and write the
+original's and the explanation's circuits into the graph store (embedded by default, Neo4j by URL)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from amx_core.errors import AmxError
+
+from .pipeline import IngestOptions, run_ingest
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="amx-ingest", description=__doc__)
+    p.add_argument("--class", dest="class_name", required=True, help="ImageNet class of the folder (name or index)")
+    p.add_argument("--images", required=True, nargs="+", help="image folder(s) or files")
+    p.add_argument("--store", default=None,
+                   help="bolt://host:7687 or neo4j://... for Neo4j; a path or ladybug://path for the embedded "
+                        "store (default: $AMX_STORE or ~/.local/share/amx/store.lbug)")
+    p.add_argument("--model", default="efficientnet_lite0")
+    p.add_argument("--weights", default=None, help="a state-dict file for the model (torchvision models)")
+    p.add_argument("--preset", default="default", help="compact | default | relaxed | object")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--recursive", action="store_true")
+    p.add_argument("--limit", type=int, default=None, help="only the first N images (in sorted order)")
+    p.add_argument("--force", action="store_true", help="redo images already stored with this model and config")
+    p.add_argument("--workers", type=int, default=2, help="threads that read and decode images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps per batch (default: the preset's)")
+    p.add_argument("--explain-target", choices=("class", "predicted"), default="class",
+                   help="explain the given class (default) or each image's own top-1 prediction")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    opts = IngestOptions(
+        class_name=args.class_name, images=tuple(args.images), store=args.store, model=args.model,
+        weights=args.weights, preset=args.preset, batch_size=args.batch_size, device=args.device,
+        recursive=args.recursive, limit=args.limit, force=args.force, workers=args.workers, seed=args.seed,
+        explain_target=args.explain_target, steps=args.steps,
+    )
+    try:
+        summary = run_ingest(opts)
+    except AmxError as exc:
+        print(f"amx-ingest: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("amx-ingest: interrupted; stored images are complete. Rerun the same command to resume.",
+              file=sys.stderr)
+        return 130
+    print(f"amx-ingest summary for class {args.class_name!r}:")
+    print(summary.table())
+    if summary.interrupted:
+        print("amx-ingest: stopped early; rerun the same command to resume (stored images are skipped).")
+    return 0 if summary.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

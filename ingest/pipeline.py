@@ -1,0 +1,256 @@
+"""The ingest job: find images, explain them in batches, read both circuits, write each image in one
+transaction, and resume where an earlier run stopped (an image already stored with the same model
+and config is skipped). Torch lives here and in amx_core only; the store sees plain data.
+"""
+
+from __future__ import annotations
+
+import signal
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from amx_core.circuit import Circuit, ImageRecord, config_hash
+from amx_core.errors import AmxError, BadImageError, StoreError
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    class_name: str
+    images: tuple[str, ...]
+    store: str | None = None
+    model: str = "efficientnet_lite0"
+    weights: str | None = None
+    preset: str = "default"
+    batch_size: int = 8
+    device: str = "cpu"
+    recursive: bool = False
+    limit: int | None = None
+    force: bool = False
+    workers: int = 2
+    seed: int = 0
+    explain_target: str = "class"  # "class": the given class | "predicted": each image's top-1
+    steps: int | None = None  # override the preset's optimisation steps
+
+
+@dataclass
+class Summary:
+    found: int = 0
+    ingested: int = 0
+    skipped: int = 0
+    failed: list[str] = field(default_factory=list)
+    disagreeing: int = 0
+    mask_areas: list[float] = field(default_factory=list)
+    robustness: list[float] = field(default_factory=list)
+    seconds_explaining: float = 0.0
+    seconds_readout: float = 0.0
+    seconds_writing: float = 0.0
+    seconds_total: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.interrupted and self.ingested + self.skipped == self.found
+
+    def table(self) -> str:
+        med = lambda xs: f"{statistics.median(xs):.3f}" if xs else "-"  # noqa: E731
+        rate = self.ingested / self.seconds_total if self.seconds_total else 0.0
+        rows = [
+            ("images found", str(self.found)),
+            ("ingested", str(self.ingested)),
+            ("skipped (already stored)", str(self.skipped)),
+            ("failed", str(len(self.failed))),
+            ("prediction differs from --class", str(self.disagreeing)),
+            ("median mask area", med(self.mask_areas)),
+            ("median robustness", med(self.robustness)),
+            ("images per second", f"{rate:.3f}"),
+            ("time explain / readout / write (s)",
+             f"{self.seconds_explaining:.1f} / {self.seconds_readout:.1f} / {self.seconds_writing:.1f}"),
+        ]
+        width = max(len(k) for k, _ in rows)
+        lines = [f"  {k.ljust(width)}  {v}" for k, v in rows]
+        lines += [f"  failed: {reason}" for reason in self.failed]
+        return "\n".join(lines)
+
+
+class _StopAfterBatch:
+    """First Ctrl-C: finish the current batch, then stop. A second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, *_):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\namx-ingest: stopping after this batch (Ctrl-C again to stop now)", file=sys.stderr)
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self._previous)
+
+
+def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = None, classifier=None) -> Summary:
+    """Run the job; `classifier` replaces loading `opts.model` (tests pass a small one)."""
+    import torch
+
+    from amx_core.config import get_preset
+    from amx_core.images import discover_images, file_sha256, load_image
+    from amx_core.models import imagenet_classes, load_classifier, resolve_class
+    from amx_core.progress import ProgressBar
+    from amx_core.readout import ReadoutConfig
+    from cypher import open_store
+
+    say = report or (lambda msg: print(msg, file=sys.stderr))
+    summary = Summary()
+    t0 = time.perf_counter()
+    if opts.batch_size < 1:
+        raise AmxError(f"--batch-size {opts.batch_size}: must be at least 1")
+    if opts.explain_target not in ("class", "predicted"):
+        raise AmxError(f"--explain-target {opts.explain_target!r}: expected class or predicted")
+    classes = imagenet_classes()
+    class_index = resolve_class(opts.class_name, classes)
+    class_name = classes[class_index]
+    config = get_preset(opts.preset).with_(seed=opts.seed)
+    if opts.steps is not None:
+        if opts.steps < 1:
+            raise AmxError(f"--steps {opts.steps}: must be at least 1")
+        config = config.with_(steps=opts.steps)
+    readout = ReadoutConfig()
+    chash = config_hash({"explain": asdict(config), "readout": asdict(readout), "target": opts.explain_target})
+
+    def fail(err: BadImageError | str) -> None:
+        summary.failed.append(str(err))
+        say(f"amx-ingest: skipped {err}")
+
+    # The store first: an unreachable or read-only store fails before any minute is spent explaining.
+    store = open_store(opts.store)
+    try:
+        store.ensure_schema()
+        files = discover_images(opts.images, recursive=opts.recursive, on_error=fail)
+        if opts.limit is not None:
+            files = files[: opts.limit]
+        summary.found = len(files) + len(summary.failed)
+        if not files and not summary.failed:
+            raise AmxError(f"no image files found in {' '.join(opts.images)}")
+        if classifier is None:
+            from amx_core.cli import check_device
+
+            classifier = load_classifier(opts.model, weights=opts.weights, device=check_device(opts.device))
+        bar = ProgressBar(len(files), f"ingest {class_name}")
+        with _StopAfterBatch() as stop, ThreadPoolExecutor(max(1, opts.workers)) as pool:
+            for start in range(0, len(files), opts.batch_size):
+                if stop.requested:
+                    summary.interrupted = True
+                    break
+                chunk = files[start : start + opts.batch_size]
+                loaded = list(pool.map(lambda p: _load(p, file_sha256, load_image, classifier), chunk))
+                todo = []
+                for path, item in zip(chunk, loaded, strict=True):
+                    if isinstance(item, BadImageError):
+                        fail(item)
+                        bar.advance()
+                    elif not opts.force and store.has_circuit(item[0], classifier.spec.name, chash):
+                        summary.skipped += 1
+                        bar.advance(note=f"{path.name}: already stored")
+                    else:
+                        todo.append((path, *item))
+                if todo:
+                    _ingest_batch(todo, classifier, store, class_name, class_index, config, readout, chash,
+                                  opts, classes, summary, bar, torch)
+            bar.close()
+        if summary.ingested:
+            t = time.perf_counter()
+            store.rebuild_aggregates(class_name)
+            summary.seconds_writing += time.perf_counter() - t
+    finally:
+        store.close()
+    summary.seconds_total = time.perf_counter() - t0
+    return summary
+
+
+def _load(path: Path, sha, load, classifier):
+    try:
+        return sha(path), classifier.preprocess(load(path))
+    except BadImageError as err:
+        return err
+    except OSError as err:  # e.g. the file vanished between discovery and hashing
+        return BadImageError(f"{path}: unreadable ({err.strerror or err})")
+
+
+def _ingest_batch(todo, classifier, store, class_name, class_index, config, readout, chash, opts, classes,
+                  summary: Summary, bar, torch) -> None:
+    from amx_core.ablation import verify_circuit
+    from amx_core.explain import explain
+    from amx_core.figures import jpeg_bytes, png_bytes
+    from amx_core.readout import edge_jaccard, read_circuit
+
+    pixels = torch.stack([p for _, _, p in todo]).to(classifier.mean.device)
+    targets = [class_index] * len(todo) if opts.explain_target == "class" else None
+    t = time.perf_counter()
+    results = explain(classifier, pixels, targets=targets, config=config)
+    summary.seconds_explaining += time.perf_counter() - t
+    for (path, sha, _), ex in zip(todo, results, strict=True):
+        t = time.perf_counter()
+        m = ex.metrics
+        circuits: list[Circuit] = []
+        for kind, x in (("original", ex.pixels), ("explanation", ex.explanation)):
+            c = read_circuit(classifier, x, config=readout, image_id=sha, kind=kind, class_index=ex.target)
+            c.config_hash = chash
+            c.metrics.update(verify_circuit(classifier, x, c, class_index=ex.target, n_random=3))
+            circuits.append(c)
+        circuits[1].metrics.update(mask_area=m["mask_area"], label_kept=m["label_kept"],
+                                   robustness=m.get("robustness"), confidence=m["confidence_e"])
+        circuits[0].metrics["confidence"] = m["confidence_x"]
+        jaccard = edge_jaccard(*circuits)
+        summary.seconds_readout += time.perf_counter() - t
+        predicted = m["predicted_x"]
+        record = ImageRecord(
+            id=sha, path=str(path), class_name=class_name, class_index=class_index,
+            predicted=classes[predicted], predicted_index=predicted, confidence=_top1(classifier, ex, torch),
+            metrics=_image_metrics(m, jaccard, circuits[1].metrics, classes, opts),
+            original_png=jpeg_bytes(ex.pixels), mask_png=png_bytes(ex.mask),
+            explanation_png=jpeg_bytes(ex.explanation),
+        )
+        t = time.perf_counter()
+        try:
+            store.write_circuits(record, circuits)
+        except StoreError as err:
+            raise StoreError(f"{err} — stopped at {path}; rerun the same command to finish (done images are kept)") \
+                from None
+        summary.seconds_writing += time.perf_counter() - t
+        summary.ingested += 1
+        summary.disagreeing += int(predicted != class_index)
+        summary.mask_areas.append(m["mask_area"])
+        if "robustness" in m:
+            summary.robustness.append(m["robustness"])
+        bar.advance(note=f"{path.name}: area {m['mask_area']:.1%}, kept {m['label_kept']}")
+
+
+def _top1(classifier, ex, torch) -> float:
+    with torch.no_grad():
+        return float(torch.softmax(classifier(ex.pixels[None]), 1).max())
+
+
+def _image_metrics(m: dict[str, Any], jaccard: float, expl_metrics: dict, classes, opts) -> dict[str, Any]:
+    keep = ("target", "label_kept", "confidence_x", "confidence_e", "mask_area", "robustness", "deletion_auc",
+            "insertion_auc", "steps", "classifier_passes", "seconds", "regions")
+    out = {k: m[k] for k in keep if k in m}
+    out["target_name"] = classes[m["target"]]
+    out["predicted_e_name"] = classes[m["predicted_e"]]
+    out["edge_jaccard"] = jaccard
+    out["preset"] = opts.preset
+    out["explain_target"] = opts.explain_target
+    for k in ("suff_top1", "suff_logit_frac", "suff_random_top1", "nec_logit_drop"):
+        if k in expl_metrics:
+            out[f"circuit_{k}"] = expl_metrics[k]
+    return out
