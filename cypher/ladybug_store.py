@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import ladybug
+import pyarrow as pa
 
 from amx_core.errors import StoreError
 
+from .statements import LADYBUG_LOAD
 from .store import Exec, Store, plain, schema_statements
 
 SCHEMA_FILE = Path(__file__).with_name("schema") / "ladybug.cypher"
-BUFFER_POOL_BYTES = 1 << 30  # 1 GiB page cache: enough for a million edges, modest on a laptop
 
 
 class LadybugStore(Store):
@@ -43,7 +44,9 @@ class LadybugStore(Store):
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            db = ladybug.Database(str(path), read_only=read_only, buffer_pool_size=BUFFER_POOL_BYTES)
+            # the engine's default buffer pool (a share of RAM, reserved lazily): a fixed 1 GiB pool
+            # ran out during a checkpoint at ~3.4M edges
+            db = ladybug.Database(str(path), read_only=read_only)
             conn = ladybug.Connection(db)
         except RuntimeError as e:
             hint = " (another process may have it open for writing)" if "lock" in str(e).lower() else ""
@@ -57,6 +60,10 @@ class LadybugStore(Store):
         return schema_statements(SCHEMA_FILE)
 
     def _execute(self, text: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if text in LADYBUG_LOAD:  # a batch: hand the rows over as an Arrow table
+            rows = params["rows"]
+            table = pa.table({k: [r[k] for r in rows] for k in rows[0]})
+            text, params = LADYBUG_LOAD[text], {**params, "rows": table}
         result = self._conn.execute(text, params)
         if isinstance(result, list):  # several `;`-separated statements
             for r in result:

@@ -16,10 +16,12 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import neo4j
 from neo4j import exceptions as nx_errors
-from neo4j.graph import Node, Path as GraphPath, Relationship
+from neo4j.graph import Node, Relationship
+from neo4j.graph import Path as GraphPath
 
 from amx_core.errors import StoreError
 
+from . import statements as st
 from .store import Exec, Store, plain, schema_statements
 
 SCHEMA_FILE = Path(__file__).with_name("schema") / "neo4j.cypher"
@@ -100,7 +102,16 @@ class Neo4jStore(Store):
         mode = neo4j.READ_ACCESS if self.read_only or not write else neo4j.WRITE_ACCESS
 
         def unit(tx: neo4j.ManagedTransaction) -> Any:
+            element_ids: dict[str, str] = {}  # act id -> element id, for this transaction only
+
             def execute(text: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+                if text == st.CREATE_ACTS:
+                    element_ids.update((r["id"], r["eid"]) for r in tx.run(st.NEO4J_CREATE_ACTS, params))
+                    return []
+                if text in st.NEO4J_BY_ELEMENT_ID:  # FLOW and LOGIT rows: swap act ids for element ids
+                    rows = [{**r, **{k: element_ids[r[k]] for k in ("src", "dst") if k in r}}
+                            for r in params["rows"]]
+                    text, params = st.NEO4J_BY_ELEMENT_ID[text], {**params, "rows": rows}
                 result = tx.run(text, params)
                 return [{k: _plain(v) for k, v in record.items()} for record in result]
 
@@ -118,12 +129,12 @@ class Neo4jStore(Store):
             return StoreError(f"Neo4j at {self.uri} refused the credentials of user {self.user!r} "
                               "(check NEO4J_USER / NEO4J_PASSWORD)")
         if isinstance(e, (nx_errors.ServiceUnavailable, nx_errors.SessionExpired)):
-            return StoreError(f"Neo4j at {self.uri} is unreachable while {what}: {e}")
+            return StoreError(f"Neo4j at {self.uri} is unreachable while {what}: {' '.join(str(e).split())}")
         code = getattr(e, "code", None) or ""
         if code.endswith("AccessMode") or code.startswith("Neo.ClientError.Security.Forbidden"):
             return StoreError(f"{self} is open read-only; {what} tried to write and was refused")
         message = getattr(e, "message", None) or str(e)
-        return StoreError(f"{self}: {what} failed: {message}")
+        return StoreError(f"{self}: {what} failed: {' '.join(message.split())}")
 
     def close(self) -> None:
         if self._driver is not None:

@@ -96,3 +96,53 @@ UNWIND $rows AS r
 MATCH (s:Channel {id: r.src})
 MATCH (d:Channel {id: r.dst})
 CREATE (s)-[:AGG {class: $cls, kind: r.kind, n: r.n, sum_w: r.sum_w}]->(d)"""
+
+# LadybugDB takes batches much faster as an Arrow table scanned by `LOAD FROM` than as a list
+# parameter (measured: ~2.5x for FLOW rows), so its backend swaps each batched statement above for
+# this equivalent; the columns are the row keys.
+LADYBUG_LOAD = {
+    CREATE_ACTS: """
+LOAD FROM $rows
+MATCH (c:Circuit {id: circuit_id})
+CREATE (c)-[:HAS]->(:Act {id: id, circuit_id: circuit_id, image_id: image_id, class: class, kind: kind,
+                          model: model, cid: cid, layer: layer, channel: channel, activation: activation,
+                          rank: rank})""",
+    CREATE_FLOWS: """
+LOAD FROM $rows
+MATCH (a:Act {id: src})
+MATCH (b:Act {id: dst})
+CREATE (a)-[:FLOW {weight: weight}]->(b)""",
+    CREATE_LOGITS: """
+LOAD FROM $rows
+MATCH (a:Act {id: src})
+MATCH (k:Class {name: class})
+CREATE (a)-[:LOGIT {weight: weight}]->(k)""",
+    MERGE_CHANNELS: """
+LOAD FROM $rows
+MERGE (ch:Channel {id: id})
+ON CREATE SET ch.cid = cid, ch.model = model, ch.layer = layer, ch.channel = channel""",
+    CREATE_AGGREGATES: """
+LOAD FROM $rows
+MATCH (s:Channel {id: src})
+MATCH (d:Channel {id: dst})
+CREATE (s)-[:AGG {class: $cls, kind: kind, n: n, sum_w: sum_w}]->(d)""",
+}
+
+# Neo4j: the acts are created returning their element ids, and the edges of the same transaction are
+# then created by element-id seeks instead of unique-index seeks on the long act ids (measured: ~25%
+# faster FLOW creation). Element ids are stable inside one transaction, which is all this relies on.
+NEO4J_CREATE_ACTS = CREATE_ACTS.replace("CREATE (c)-[:HAS]->(:Act {", "CREATE (c)-[:HAS]->(a:Act {") + """
+RETURN a.id AS id, elementId(a) AS eid"""
+
+NEO4J_BY_ELEMENT_ID = {
+    CREATE_FLOWS: """
+UNWIND $rows AS r
+MATCH (a) WHERE elementId(a) = r.src
+MATCH (b) WHERE elementId(b) = r.dst
+CREATE (a)-[:FLOW {weight: r.weight}]->(b)""",
+    CREATE_LOGITS: """
+UNWIND $rows AS r
+MATCH (a) WHERE elementId(a) = r.src
+MATCH (k:Class {name: r.class})
+CREATE (a)-[:LOGIT {weight: r.weight}]->(k)""",
+}

@@ -137,8 +137,9 @@ def plan_write(image: ImageRecord, circuits: Iterable[Circuit]) -> WritePlan:
     if not image.id:
         raise StoreError(f"image record for {image.path!r} has an empty id")
     kinds = [c.kind for c in circuits]
-    if len(set(kinds)) != len(kinds):
-        raise StoreError(f"{where}: more than one circuit of kind {sorted(k for k in kinds if kinds.count(k) > 1)[0]!r}")
+    for kind in set(kinds):
+        if kinds.count(kind) > 1:
+            raise StoreError(f"{where}: more than one circuit of kind {kind!r}")
     classes = {image.class_name: image.class_index}
     plan = WritePlan(image={
         "id": image.id, "path": image.path, "class": image.class_name, "class_index": int(image.class_index),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from amx_core.circuit import Circuit, Edge, ImageRecord, LogitLink, Node, make_cid
@@ -59,8 +60,13 @@ def _circuit(rng: random.Random, img: str, kind: str, cls_index: int, class_name
 def make_dataset(class_names: list[str], images_per_class: int, *, shape: Shape = Shape(), seed: int = 0,
                  path_prefix: str = "/photos") -> list[tuple[ImageRecord, list[Circuit]]]:
     """`images_per_class` images for each class, each with an original and an explanation circuit."""
+    return list(iter_dataset(class_names, images_per_class, shape=shape, seed=seed, path_prefix=path_prefix))
+
+
+def iter_dataset(class_names: list[str], images_per_class: int, *, shape: Shape = Shape(), seed: int = 0,
+                 path_prefix: str = "/photos") -> Iterator[tuple[ImageRecord, list[Circuit]]]:
+    """The same images as `make_dataset`, one at a time (a million edges need not sit in memory)."""
     rng = random.Random(seed)
-    out = []
     for ci, cls in enumerate(class_names):
         prefs = [rng.sample(range(shape.pool), max(2, shape.pool // 3)) for _ in range(shape.layers)]
         for k in range(images_per_class):
@@ -75,5 +81,4 @@ def make_dataset(class_names: list[str], images_per_class: int, *, shape: Shape 
             )
             circuits = [_circuit(rng, img, "original", ci, class_names, shape, shape.keep_original, prefs),
                         _circuit(rng, img, "explanation", ci, class_names, shape, shape.keep_explanation, prefs)]
-            out.append((record, circuits))
-    return out
+            yield record, circuits
