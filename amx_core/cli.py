@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the preset's)")
     p.add_argument("--recursive", action="store_true", help="also look in subfolders")
     p.add_argument("--circuits", action="store_true",
                    help="also read the original's and the explanation's circuits and draw them")
@@ -73,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise AmxError(f"--batch-size {args.batch_size}: must be at least 1")
     config = get_preset(args.preset).with_(seed=args.seed)
+    if args.steps is not None:
+        if args.steps < 1:
+            raise AmxError(f"--steps {args.steps}: must be at least 1")
+        config = config.with_(steps=args.steps)
     device = check_device(args.device)
     failures: list[str] = []
 
