@@ -1,0 +1,402 @@
+"""The AMX Circuits explorer (Streamlit). Start it with `amx-explore [--store URL]`.
+
+This file only lays out: data comes from named queries through explorer/cache.py (cached), pictures,
+graphs, tables and exports from the pure functions of explorer/views.py. The store is opened
+read-only, from `AMX_STORE` (set by amx-explore) or the default embedded store.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+import streamlit.components.v1 as components
+
+from amx_core.errors import StoreError
+from cypher import default_store_url
+from explorer import cache, data, views
+
+PAGES = ("Image", "Class", "Compare", "Queries", "Exports")
+KINDS = ("explanation", "original")
+GALLERY_PAGE = 12
+CONSOLE_ROWS = 1000
+CONSOLE_EXAMPLE = "MATCH (i:Image) RETURN i.class AS class, count(*) AS images ORDER BY images DESC"
+
+
+# ----------------------------------------------------------------------------------------- helpers
+
+
+def _missing_embedded(url: str) -> bool:
+    """An embedded store file that does not exist yet: nothing ingested, not an error."""
+    if "://" in url and not url.startswith("ladybug://"):
+        return False
+    return not Path(url.removeprefix("ladybug://")).expanduser().exists()
+
+
+def _from_query_params() -> None:
+    """Deep links (?page=Image&cls=...&image=...) seed the widgets once per session."""
+    if st.session_state.get("_seeded"):
+        return
+    qp = st.query_params
+    if qp.get("page") in PAGES:
+        st.session_state["page"] = qp["page"]
+    if qp.get("cls"):
+        st.session_state["img_cls"] = qp["cls"]
+    if qp.get("image"):
+        st.session_state["image_id"] = st.session_state["current_image"] = qp["image"]
+    st.session_state["_seeded"] = True
+
+
+def _table(rows: list[dict[str, Any]], columns: Any = None, *, key: str | None = None) -> None:
+    if rows:
+        st.dataframe(views.table(rows, columns), hide_index=True, key=key)
+    else:
+        st.caption("No rows.")
+
+
+def _embed(html: str, height: int) -> None:
+    """A graph page in an iframe (st.iframe where this Streamlit has it)."""
+    if hasattr(st, "iframe"):
+        st.iframe(html, height=height)
+    else:  # Streamlit < 1.50
+        components.html(html, height=height)
+
+
+def _graph(spec: views.GraphSpec, name: str, height: int = views.GRAPH_HEIGHT) -> None:
+    if not spec.nodes:
+        st.caption("Nothing to draw at this setting.")
+        return
+    _embed(views.graph_html(spec, height=height, name=name), height + 16)
+
+
+def _class_select(classes: list[dict[str, Any]], label: str, key: str, default: int = 0) -> str:
+    names = [c["class"] for c in classes]
+    counts = {c["class"]: c["images"] for c in classes}
+    if st.session_state.get(key) not in names:
+        st.session_state[key] = names[min(default, len(names) - 1)]
+    return st.selectbox(label, names, key=key, format_func=lambda c: f"{c} ({counts[c]} images)")
+
+
+def _picture(data_: bytes, caption: str) -> None:
+    pic = views.picture(data_)
+    if pic is None:
+        st.caption(f"{caption}: no picture stored")
+    else:
+        st.image(pic, caption=caption, width="stretch")
+
+
+def _select_image(image_id: str) -> None:
+    st.session_state["image_id"] = st.session_state["current_image"] = image_id
+
+
+def _keep_image(ids: list[str]) -> None:
+    """The image chosen on another page (or by a deep link) stays chosen when it is in this class."""
+    if st.session_state.get("image_id") not in ids:
+        current = st.session_state.get("current_image")
+        st.session_state["image_id"] = current if current in ids else ids[0]
+
+
+# ----------------------------------------------------------------------------------------- pages
+
+
+def image_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
+    st.header("Image")
+    cls = _class_select(classes, "Class", "img_cls")
+    images = run("class_images", cls=cls, limit=1000)
+    if not images:
+        st.info(f"Class {cls} has no images.")
+        return
+    ids = [r["image_id"] for r in images]
+    labels = {r["image_id"]: views.image_label(r) for r in images}
+    _keep_image(ids)
+
+    with st.expander(f"Gallery ({len(ids)} images)", expanded=True):
+        pages = max(1, -(-len(ids) // GALLERY_PAGE))
+        page = st.number_input("Gallery page", 1, pages, 1, key="gallery_page") if pages > 1 else 1
+        shown = ids[(page - 1) * GALLERY_PAGE: page * GALLERY_PAGE]
+        cols = st.columns(6)
+        for k, image_id in enumerate(shown):
+            with cols[k % 6]:
+                rec = cache.get_image(url, image_id)
+                pic = views.picture(rec.original_png) if rec else None
+                if pic is not None:
+                    st.image(pic, width="stretch")
+                st.button(labels[image_id], key=f"open_{image_id}", on_click=_select_image, args=(image_id,),
+                          type="primary" if image_id == st.session_state["image_id"] else "secondary")
+
+    image_id = st.selectbox("Image", ids, key="image_id", format_func=lambda i: labels[i])
+    st.session_state["current_image"] = image_id
+    st.query_params.update(page="Image", cls=cls, image=image_id)
+    record = cache.get_image(url, image_id)
+    if record is None:
+        st.warning("This image is no longer in the store; press Refresh.")
+        return
+    st.caption(f"{record.path} · id {record.id[:16]}…")
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        _picture(record.original_png, "original x")
+    with c2:
+        _picture(record.mask_png, "mask")
+    with c3:
+        _picture(record.explanation_png, "explanation e = mask ⊙ x")
+    numbers = views.image_numbers(record, run("image_summary", image_id=image_id))
+    cols = st.columns(5)
+    for k, (label, value) in enumerate(numbers):
+        cols[k % 5].metric(label, value)
+
+    graphs = cache.image_graphs(url, image_id)
+    shared = graphs["shared"]
+    if shared:
+        st.markdown(f"**Shared by both circuits** (orange): {shared['shared_nodes']} of "
+                    f"{shared['nodes_a']}/{shared['nodes_b']} channels, {shared['shared_edges']} of "
+                    f"{shared['edges_a']}/{shared['edges_b']} edges. Node size: activation; edge width: |weight|; "
+                    "dashed red: negative weight; green boxes: class logits.")
+    left, right = st.columns(2)
+    for col, kind, title in ((left, "original", "Circuit of the original x"),
+                             (right, "explanation", "Circuit of the explanation e")):
+        with col:
+            st.subheader(title)
+            g = graphs[kind]
+            if g is None:
+                st.caption(f"No {kind} circuit stored for this image.")
+                continue
+            st.caption(f"{g['channels']} channels, {g['edges']} edges and logit links")
+            _embed(g["html"], views.GRAPH_HEIGHT + 16)
+
+
+def class_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
+    st.header("Class")
+    cls = _class_select(classes, "Class", "cls_cls")
+    c1, c2 = st.columns([1, 2])
+    kind = c1.radio("Circuit kind", KINDS, key="cls_kind", horizontal=True)
+    support = c2.slider("Support: smallest fraction of the class's images", 0.0, 1.0, 0.5, 0.05, key="cls_support")
+    edges, source = data.consensus_edges(run, cls, kind, support)
+    freq = run("channel_frequency", cls=cls, kind=kind, min_fraction=0.0, limit=5000)
+    layers = data.class_layers(run, cls)
+    st.subheader(f"Consensus circuit: edges in ≥ {support:.0%} of {cls}'s circuits")
+    st.caption(f"{len(edges)} edges (from `{source}`). Node size: how often the channel is kept; "
+               "edge width: share of images holding the edge.")
+    _graph(views.edge_rows_graph(edges, layers=layers, weight_key="fraction", node_sizes=views.channel_sizes(freq)),
+           name="consensus")
+    with st.expander("Consensus edges as a table"):
+        _table(edges, key="cls_edges")
+    st.subheader("Shared two-hop pathways")
+    _table(run("frequent_pathways", cls=cls, kind=kind, min_fraction=support, limit=100), key="cls_paths")
+    st.subheader("Channel frequency per layer")
+    chart = views.frequency_chart(freq)
+    if chart:
+        st.bar_chart({k: [r[k] for r in chart] for k in ("channel", "fraction", "layer")},
+                     x="channel", y="fraction", color="layer", sort=False)
+    cids = [r["cid"] for r in sorted(freq, key=lambda r: -r["fraction"])]
+    if cids:
+        cid = st.selectbox("Images that use channel", cids, key="cls_channel")
+        only = st.checkbox(f"only {cls}", value=True, key="cls_only")
+        rows = run("channel_images", cid=cid, kind=kind, limit=1000)
+        _table([r for r in rows if not only or r["class"] == cls], key="cls_channel_images")
+
+
+def compare_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
+    st.header("Compare two classes")
+    if len(classes) < 2:
+        st.info("The store holds one class; ingest another to compare.")
+        return
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        a = _class_select(classes, "Class A", "cmp_a", 0)
+    with c2:
+        b = _class_select(classes, "Class B", "cmp_b", 1)
+    kind = c3.radio("Circuit kind", KINDS, key="cmp_kind", horizontal=True)
+    support = st.slider("Support", 0.0, 1.0, 0.5, 0.05, key="cmp_support")
+    rows_a = run("shared_edges", cls=a, kind=kind, min_fraction=support, limit=300)
+    rows_b = run("shared_edges", cls=b, kind=kind, min_fraction=support, limit=300)
+    both = {(r["src"], r["dst"]) for r in rows_a} & {(r["src"], r["dst"]) for r in rows_b}
+    st.caption(f"Edges in ≥ {support:.0%} of each class's circuits; orange: held by both classes ({len(both)}).")
+    layers = data.class_layers(run, a) or data.class_layers(run, b)
+    left, right = st.columns(2)
+    for col, cls, rows, name in ((left, a, rows_a, "class_a"), (right, b, rows_b, "class_b")):
+        with col:
+            st.subheader(f"{cls}: {len(rows)} edges")
+            _graph(views.edge_rows_graph(rows, layers=layers, weight_key="fraction", shared=both), name=name,
+                   height=460)
+    st.subheader("Difference")
+    _table(views.compare_edges(rows_a, rows_b), key="cmp_diff")
+    max_fraction = st.slider("Rare: at most this fraction of the other class", 0.0, 1.0, 0.1, 0.05, key="cmp_max")
+    d1, d2 = st.columns(2)
+    with d1:
+        st.markdown(f"**Frequent in {a}, rare in {b}**")
+        _table(run("compare_classes", cls_a=a, cls_b=b, kind=kind, min_fraction=support, max_fraction=max_fraction),
+               key="cmp_ab")
+    with d2:
+        st.markdown(f"**Frequent in {b}, rare in {a}**")
+        _table(run("compare_classes", cls_a=b, cls_b=a, kind=kind, min_fraction=support, max_fraction=max_fraction),
+               key="cmp_ba")
+
+
+def _param_input(p: dict[str, Any], classes: list[str], prefix: str) -> Any:
+    key = f"{prefix}_{p['name']}"
+    label = f"{p['name']} ({p['type']}) — {p['help']}"
+    default = p.get("default")
+    if p["name"] in ("cls", "cls_a", "cls_b") and classes:
+        index = 1 if p["name"] == "cls_b" and len(classes) > 1 else 0
+        return st.selectbox(label, classes, index=index, key=key)
+    if p["name"] == "kind":
+        return st.selectbox(label, KINDS, index=KINDS.index(default) if default in KINDS else 0, key=key)
+    if p["type"] == "bool":
+        return st.checkbox(label, value=bool(default), key=key)
+    if p["type"] == "int":
+        return int(st.number_input(label, value=int(default or 0), min_value=0, step=1, key=key))
+    if p["type"] == "float":
+        return float(st.number_input(label, value=float(default or 0.0), step=0.05, format="%.3f", key=key))
+    if p["name"] == "image_id":
+        default = default or st.session_state.get("current_image", "")
+    return st.text_input(label, value=str(default or ""), key=key)
+
+
+def _query_form(prefix: str, classes: list[str]) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """A named query chosen from the library and its form, built from the query's header."""
+    qs = {q["name"]: q for q in cache.queries()}
+    name = st.selectbox("Named query", list(qs), key=f"{prefix}_name",
+                        format_func=lambda n: f"{n} — {qs[n]['description']}")
+    q = qs[name]
+    st.caption(f"Columns: {', '.join(q['columns'])}")
+    with st.form(f"{prefix}_form_{name}"):
+        values = {p["name"]: _param_input(p, classes, f"{prefix}_{name}") for p in q["params"]}
+        submitted = st.form_submit_button("Run query")
+    return q, values, submitted
+
+
+def queries_page(url: str, run: Any, classes: list[dict[str, Any]], store: Any) -> None:
+    st.header("Named queries")
+    names = [c["class"] for c in classes]
+    q, values, submitted = _query_form("q", names)
+    if submitted:
+        st.session_state["q_last"] = (q["name"], values)
+    last = st.session_state.get("q_last")
+    if last and last[0] == q["name"]:
+        try:
+            rows = run(last[0], **last[1])
+        except StoreError as e:
+            st.error(str(e))
+        else:
+            st.markdown(f"**{len(rows)} rows**")
+            _table(rows, q["columns"], key="q_table")
+            st.download_button("Download CSV", views.rows_csv(rows, q["columns"]), file_name=f"{q['name']}.csv",
+                               mime="text/csv", key="q_csv")
+            if rows and views.rows_are_edges(rows, q["columns"]):
+                layers = data.class_layers(run, last[1]["cls"]) if last[1].get("cls") else None
+                _graph(views.edge_rows_graph(rows, layers=layers), name="query")
+
+    st.header("Cypher console (read-only)")
+    st.caption("Runs on a read-only connection: reading queries only. "
+               "Writes are refused here and by the store itself.")
+    text = st.text_area("Cypher", value=CONSOLE_EXAMPLE, key="console", height=110)
+    if st.button("Run read-only", key="console_run"):
+        st.session_state["console_last"] = text
+    if st.session_state.get("console_last") == text:
+        keyword = views.write_keyword(text)
+        if keyword:
+            st.error(views.refusal(text, keyword))
+            return
+        try:
+            rows = store.run_cypher(text)
+        except StoreError as e:
+            if "read-only" in str(e) or "read only" in str(e).lower() or "access mode" in str(e).lower():
+                st.error(views.refusal(text) + f" ({e})")
+            else:
+                st.error(f"Query failed: {e}")
+            return
+        st.markdown(f"**{len(rows)} rows**" + (f" (first {CONSOLE_ROWS} shown)" if len(rows) > CONSOLE_ROWS else ""))
+        _table(rows[:CONSOLE_ROWS], key="console_table")
+        if rows and views.rows_are_edges(rows):
+            _graph(views.edge_rows_graph(rows[:CONSOLE_ROWS]), name="console")
+
+
+def exports_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
+    st.header("Exports")
+    st.subheader("A circuit as GraphML or JSON")
+    cls = _class_select(classes, "Class", "img_cls")
+    images = run("class_images", cls=cls, limit=1000)
+    if images:
+        ids = [r["image_id"] for r in images]
+        labels = {r["image_id"]: views.image_label(r) for r in images}
+        _keep_image(ids)
+        image_id = st.selectbox("Image", ids, key="image_id", format_func=lambda i: labels[i])
+        kind = st.radio("Circuit kind", KINDS, key="x_kind", horizontal=True)
+        circuit = data.load_circuit(run, image_id, kind)
+        if circuit is None:
+            st.caption(f"No {kind} circuit stored for this image.")
+        else:
+            stem = f"{Path(labels[image_id].split(' ')[0]).stem}_{kind}"
+            c1, c2 = st.columns(2)
+            c1.download_button("Download GraphML", views.circuit_graphml(circuit), file_name=f"{stem}.graphml",
+                               mime="application/xml", key="x_graphml")
+            c2.download_button("Download JSON", views.circuit_json(circuit), file_name=f"{stem}.json",
+                               mime="application/json", key="x_json")
+            st.caption(f"{len(circuit.nodes)} channels, {len(circuit.edges)} edges, "
+                       f"{len(circuit.logit_links)} logit links")
+    st.subheader("Query results as CSV")
+    q, values, submitted = _query_form("x", [c["class"] for c in classes])
+    if submitted:
+        st.session_state["x_last"] = (q["name"], values)
+    last = st.session_state.get("x_last")
+    if last and last[0] == q["name"]:
+        try:
+            rows = run(last[0], **last[1])
+        except StoreError as e:
+            st.error(str(e))
+        else:
+            st.download_button(f"Download CSV ({len(rows)} rows)", views.rows_csv(rows, q["columns"]),
+                               file_name=f"{q['name']}.csv", mime="text/csv", key="x_csv")
+
+
+# ----------------------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    st.set_page_config(page_title="AMX Circuits explorer", layout="wide")
+    url = os.environ.get("AMX_STORE") or default_store_url()
+    _from_query_params()
+    with st.sidebar:
+        st.title("AMX Circuits")
+        page = st.radio("Page", PAGES, key="page")
+        st.caption(f"Store: `{views.redact(url)}` (read-only)")
+    if _missing_embedded(url):
+        st.info(views.fill_hint(url))
+        return
+    try:
+        store = cache.get_store(url)
+        stats = cache.run_query(url, "store_stats")[0]
+    except StoreError as e:
+        st.error(f"Cannot reach the store: {e}")
+        return
+    if not stats.get("images"):
+        st.info(views.fill_hint(url))
+        return
+    with st.sidebar:
+        st.caption(f"{stats['images']} images, {stats['classes']} classes, {stats['circuits']} circuits")
+        if st.button("Refresh", help="Forget cached results and read the store again"):
+            cache.clear()
+            st.rerun()
+    if page != "Image":
+        st.query_params.clear()
+        st.query_params["page"] = page
+    run = cache.runner(url)
+    try:
+        classes = [c for c in run("classes") if c["images"]]
+        if page == "Image":
+            image_page(url, run, classes)
+        elif page == "Class":
+            class_page(url, run, classes)
+        elif page == "Compare":
+            compare_page(url, run, classes)
+        elif page == "Queries":
+            queries_page(url, run, classes, store)
+        else:
+            exports_page(url, run, classes)
+    except StoreError as e:
+        st.error(f"The store did not answer: {e}")
+
+
+main()

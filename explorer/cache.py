@@ -1,0 +1,75 @@
+"""Streamlit caching around the store: one read-only connection per address, query results by value.
+
+`st.cache_resource` keeps the store open across reruns and sessions (an exception is not cached, so an
+unreachable Neo4j is tried again on the next rerun); `st.cache_data` keeps named-query results and
+pictures for `TTL` seconds, keyed on (address, query, parameters). The sidebar's Refresh clears them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from amx_core.circuit import ImageRecord
+from cypher import list_queries, open_store
+from cypher.store import Store
+
+TTL = 300  # seconds; data ingested meanwhile shows after this or after Refresh
+
+
+@st.cache_resource(show_spinner=False)
+def get_store(url: str) -> Store:
+    return open_store(url, read_only=True)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=2000)
+def run_query(url: str, name: str, params: tuple[tuple[str, Any], ...] = ()) -> list[dict[str, Any]]:
+    return get_store(url).run(name, **dict(params))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=2000)
+def get_image(url: str, image_id: str) -> ImageRecord | None:
+    return get_store(url).get_image(image_id)
+
+
+@st.cache_data(show_spinner=False)
+def queries() -> list[dict[str, Any]]:
+    return list_queries()
+
+
+def runner(url: str):
+    """A `run(name, **params)` bound to the cached query function (what explorer/data.py expects)."""
+
+    def run(name: str, **params: Any) -> list[dict[str, Any]]:
+        return run_query(url, name, tuple(sorted(params.items())))
+
+    return run
+
+
+def clear() -> None:
+    run_query.clear()
+    get_image.clear()
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=200)
+def image_graphs(url: str, image_id: str) -> dict[str, Any]:
+    """Both circuits of an image drawn on one layout, shared parts highlighted, as vis-network pages."""
+    from . import data, views
+
+    run = runner(url)
+    circuits = {k: data.load_circuit(run, image_id, k) for k in ("original", "explanation")}
+    present = [c for c in circuits.values() if c is not None]
+    pos = views.circuit_positions(present) if present else {}
+    out: dict[str, Any] = {"shared": None}
+    for kind, other in (("original", "explanation"), ("explanation", "original")):
+        c = circuits[kind]
+        if c is None:
+            out[kind] = None
+            continue
+        spec = views.circuit_graph(c, other=circuits[other], positions=pos)
+        out[kind] = {"html": views.graph_html(spec, name=kind), "nodes": len(spec.nodes), "edges": len(spec.edges),
+                     "channels": len(c.nodes)}
+    if circuits["original"] is not None and circuits["explanation"] is not None:
+        out["shared"] = views.shared_parts(circuits["original"], circuits["explanation"])
+    return out

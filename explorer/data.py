@@ -1,0 +1,47 @@
+"""What the pages fetch, as plain functions of a `run(query_name, **params) -> rows` callable.
+
+No Streamlit here: the app passes its cached runner (explorer/cache.py), the tests pass a store's
+`run`. Every value reaches the database as a parameter of a named query from `cypher/queries/`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from amx_core.circuit import Circuit
+
+from . import views
+
+Run = Callable[..., list[dict[str, Any]]]
+
+
+def load_circuit(run: Run, image_id: str, kind: str) -> Circuit | None:
+    """One stored circuit of an image (None when the image has none of that kind)."""
+    summaries = [s for s in run("image_summary", image_id=image_id) if s["kind"] == kind]
+    nodes = run("image_nodes", image_id=image_id, kind=kind)
+    if not summaries and not nodes:
+        return None
+    edges = run("image_circuit", image_id=image_id, kind=kind)
+    logits = run("image_logits", image_id=image_id, kind=kind)
+    return views.circuit_from_rows(image_id, kind, summaries[0] if summaries else None, nodes, edges, logits)
+
+
+def class_layers(run: Run, cls: str) -> list[str]:
+    """The tapped layers (model order) of a class's circuits, from one of its images."""
+    first = run("class_images", cls=cls, limit=1)
+    if not first:
+        return []
+    for s in run("image_summary", image_id=first[0]["image_id"]):
+        if s.get("layers"):
+            return list(s["layers"])
+    return []
+
+
+def consensus_edges(run: Run, cls: str, kind: str, min_fraction: float, limit: int = 300) -> tuple[list[dict], str]:
+    """A class's consensus edges at a support level: from the aggregate cache when it is built,
+    else computed live by `shared_edges`. Returns (rows, which query answered)."""
+    rows = run("consensus", cls=cls, kind=kind, min_fraction=min_fraction, limit=limit)
+    if rows:
+        return rows, "consensus"
+    return run("shared_edges", cls=cls, kind=kind, min_fraction=min_fraction, limit=limit), "shared_edges"

@@ -1,0 +1,479 @@
+"""Pure view functions: query rows and circuits in, pyvis HTML, tables, chart data and exports out.
+
+Nothing here imports Streamlit or touches a store, so every function is unit-tested on plain data
+(tests/explorer/test_views.py). The app (`explorer/app.py`) only lays these results out.
+
+Graphs are vis-network pages built with pyvis: layers run left to right at fixed positions, physics is
+off (large circuits stay fast), node size follows activation (or frequency), edge width follows
+|weight| (or support), hovering shows details, and what two circuits share is drawn in one colour.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from amx_core.circuit import Circuit, Edge, LogitLink, Node, split_cid
+
+SHARED = "#f28e2b"  # what both circuits (or both classes) hold
+OWN = "#4e79a7"  # only in this circuit / class
+CLASS = "#59a14f"  # class (logit) nodes
+EDGE = "#9aa5b1"
+NEGATIVE = "#e15759"
+X_STEP = 260  # pixels between layers
+Y_STEP = 34  # pixels between channels of one layer
+GRAPH_HEIGHT = 560
+
+_REMOTE_TAG = re.compile(r"<(link|script)\b[^>]*(?:href|src)=\"https?://[^\"]*\"[^>]*>(?:\s*</script>)?", re.S)
+_DATA_LINES = ("nodes = new vis.DataSet(", "edges = new vis.DataSet(")
+_EMPTY_HEADING = re.compile(r"<center>\s*<h1>\s*</h1>\s*</center>")
+
+
+# --------------------------------------------------------------------------------------- layout
+
+
+def natural_key(text: str) -> list[Any]:
+    """'blocks.10' after 'blocks.2': digits compare as numbers."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+
+def layer_order(layers: Sequence[str] | None, cids: Iterable[str] = ()) -> list[str]:
+    """The circuit's tapped layers in model order, then any other layer named by `cids` (natural order)."""
+    out = list(dict.fromkeys(layers or ()))
+    extra = {split_cid(c)[0] for c in cids} - set(out)
+    return out + sorted(extra, key=natural_key)
+
+
+def layered_positions(layers: Sequence[str], cids: Iterable[tuple[str, float]]) -> dict[str, tuple[float, float]]:
+    """Fixed positions: x by layer index (left to right), y by order inside the layer, centred on 0.
+
+    `cids` are (cid, order key) pairs; a smaller key sits higher. A cid appears once even when several
+    circuits name it, so the same channel sits at the same place in side-by-side graphs."""
+    best: dict[str, float] = {}
+    for cid, key in cids:
+        best[cid] = min(key, best.get(cid, math.inf))
+    by_layer: dict[str, list[str]] = {}
+    for cid in best:
+        by_layer.setdefault(split_cid(cid)[0], []).append(cid)
+    order = layer_order(layers, best)
+    pos: dict[str, tuple[float, float]] = {}
+    for li, layer in enumerate(order):
+        members = sorted(by_layer.get(layer, []), key=lambda c: (best[c], split_cid(c)[1]))
+        for k, cid in enumerate(members):
+            pos[cid] = (li * X_STEP, (k - (len(members) - 1) / 2) * Y_STEP)
+    return pos
+
+
+def scale(value: float, top: float, lo: float, hi: float) -> float:
+    """`value` in [0, top] mapped to [lo, hi] by square root (area-like); 0-safe."""
+    if not top or not math.isfinite(value):
+        return lo
+    return lo + (hi - lo) * math.sqrt(min(1.0, abs(value) / top))
+
+
+def circuit_positions(circuits: Sequence[Circuit]) -> dict[str, tuple[float, float]]:
+    """One layout for several circuits of the same image, class nodes in a last column."""
+    layers = layer_order([layer for c in circuits for layer in c.layers], [n.cid for c in circuits for n in c.nodes])
+    pos = layered_positions(layers, [(n.cid, n.rank) for c in circuits for n in c.nodes])
+    classes = sorted({(x.class_index, x.class_name) for c in circuits for x in c.logit_links})
+    for k, (index, _) in enumerate(classes):
+        pos[f"class:{index}"] = (len(layers) * X_STEP, (k - (len(classes) - 1) / 2) * Y_STEP * 2)
+    return pos
+
+
+# --------------------------------------------------------------------------------------- graphs
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """What a graph page draws: vis-network node and edge dicts (plain data, easy to test)."""
+
+    nodes: list[dict[str, Any]]
+    edges: list[dict[str, Any]]
+
+
+def circuit_graph(circuit: Circuit, *, other: Circuit | None = None,
+                  positions: dict[str, tuple[float, float]] | None = None) -> GraphSpec:
+    """Nodes and edges of one circuit; those also in `other` are coloured SHARED."""
+    pos = positions or circuit_positions([circuit] + ([other] if other else []))
+    shared_nodes = {n.cid for n in other.nodes} if other else set()
+    shared_edges = {(e.src, e.dst) for e in other.edges} if other else set()
+    top_act = max((abs(n.activation) for n in circuit.nodes), default=0.0)
+    top_w = max([abs(e.weight) for e in circuit.edges] + [abs(x.weight) for x in circuit.logit_links], default=0.0)
+    nodes = []
+    for n in circuit.nodes:
+        shared = n.cid in shared_nodes
+        x, y = pos[n.cid]
+        nodes.append({
+            "id": n.cid, "label": f"{n.channel}", "x": x, "y": y, "size": round(scale(n.activation, top_act, 6, 26), 3),
+            "color": SHARED if shared else OWN, "shape": "dot", "physics": False, "group": n.layer,
+            "title": (f"{n.cid}\nlayer {n.layer}, channel {n.channel}\nactivation {n.activation:.4g}\n"
+                      f"rank {n.rank} in its layer" + ("\nalso in the other circuit" if shared else "")),
+        })
+    for index, name in sorted({(x.class_index, x.class_name) for x in circuit.logit_links}):
+        cid = f"class:{index}"
+        x, y = pos[cid]
+        nodes.append({"id": cid, "label": name, "x": x, "y": y, "size": 18, "color": CLASS, "shape": "box",
+                      "physics": False, "title": f"class {name} (index {index})"})
+    edges = []
+    for e in circuit.edges:
+        shared = (e.src, e.dst) in shared_edges
+        edges.append(_edge(e.src, e.dst, e.weight, top_w, shared,
+                           f"{e.src} → {e.dst}\nweight {e.weight:.4g}" + ("\nalso in the other circuit" if shared else "")))
+    for link in circuit.logit_links:
+        edges.append(_edge(link.src, f"class:{link.class_index}", link.weight, top_w, False,
+                           f"{link.src} → logit {link.class_name}\nweight {link.weight:.4g}"))
+    return GraphSpec(nodes, edges)
+
+
+def _edge(src: str, dst: str, weight: float, top: float, shared: bool, title: str) -> dict[str, Any]:
+    color = SHARED if shared else (NEGATIVE if weight < 0 else EDGE)
+    return {"from": src, "to": dst, "width": round(scale(weight, top, 0.5, 7), 3), "color": color,
+            "dashes": weight < 0, "title": title, "value_weight": weight, "arrows": "to"}
+
+
+def edge_rows_graph(rows: Sequence[dict[str, Any]], *, layers: Sequence[str] | None = None,
+                    weight_key: str | None = None, shared: Iterable[tuple[str, str]] = (),
+                    node_sizes: dict[str, float] | None = None, via_key: str | None = None) -> GraphSpec:
+    """A graph from query rows that are edges (src, dst[, via]): consensus circuits, query results.
+
+    Edge width follows `weight_key` (default: `fraction`, else `images`, else `mean_weight`, else
+    `weight`); node size follows `node_sizes` (e.g. channel frequency) or the node's degree."""
+    rows = [r for r in rows if r.get("src") is not None and r.get("dst") is not None]
+    if via_key is None and rows and "via" in rows[0]:
+        via_key = "via"
+    pairs: list[tuple[str, str, dict[str, Any]]] = []
+    for r in rows:
+        if via_key and r.get(via_key) is not None:
+            pairs += [(str(r["src"]), str(r[via_key]), r), (str(r[via_key]), str(r["dst"]), r)]
+        else:
+            pairs.append((str(r["src"]), str(r["dst"]), r))
+    if weight_key is None:
+        weight_key = next((k for k in ("fraction", "images", "mean_weight", "weight")
+                           if rows and isinstance(rows[0].get(k), (int, float))), None)
+    cids = list(dict.fromkeys(c for s, d, _ in pairs for c in (s, d)))
+    channel_cids = [c for c in cids if "#" in c]
+    degree: dict[str, int] = {}
+    for s, d, _ in pairs:
+        degree[s] = degree.get(s, 0) + 1
+        degree[d] = degree.get(d, 0) + 1
+    sizes = node_sizes or {c: float(degree[c]) for c in cids}
+    layers = layer_order(layers, channel_cids)
+    pos = layered_positions(layers, [(c, -sizes.get(c, 0.0)) for c in channel_cids])
+    others = [c for c in cids if c not in pos]
+    for k, c in enumerate(others):
+        pos[c] = (len(layers) * X_STEP, (k - (len(others) - 1) / 2) * Y_STEP * 2)
+    top_size = max((abs(v) for v in sizes.values()), default=0.0)
+    nodes = []
+    for c in cids:
+        x, y = pos[c]
+        layer, channel = split_cid(c) if "#" in c else ("", c)
+        nodes.append({"id": c, "label": str(channel), "x": x, "y": y, "shape": "dot", "physics": False,
+                      "size": round(scale(sizes.get(c, 0.0), top_size, 6, 24), 3), "color": OWN,
+                      "title": f"{c}" + (f"\nlayer {layer}" if layer else "") +
+                               (f"\n{sizes[c]:.4g}" if c in sizes and node_sizes else f"\ndegree {degree[c]}")})
+    shared_set = set(shared)
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    top_w = max((abs(float(r[weight_key])) for _, _, r in pairs if weight_key and _num(r.get(weight_key))),
+                default=0.0)
+    for s, d, r in pairs:
+        if (s, d) in seen:
+            continue
+        w = float(r[weight_key]) if weight_key and _num(r.get(weight_key)) else 1.0
+        detail = "\n".join(f"{k} {_fmt(v)}" for k, v in r.items() if k not in ("src", "dst", via_key))
+        seen[(s, d)] = _edge(s, d, w, top_w or 1.0, (s, d) in shared_set, f"{s} → {d}\n{detail}".rstrip())
+    for n in nodes:
+        if shared_set and any(n["id"] in pair for pair in shared_set & set(seen)):
+            n["color"] = SHARED
+    return GraphSpec(nodes, list(seen.values()))
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+VIS_OPTIONS = {
+    "physics": {"enabled": False},
+    "layout": {"improvedLayout": False},
+    "edges": {"smooth": False, "arrows": {"to": {"enabled": True, "scaleFactor": 0.5}}},
+    "nodes": {"font": {"size": 12}, "borderWidth": 1},
+    "interaction": {"hover": True, "tooltipDelay": 80, "dragNodes": True, "navigationButtons": False},
+}
+
+
+def graph_html(spec: GraphSpec, *, height: int = GRAPH_HEIGHT, name: str = "graph") -> str:
+    """A self-contained vis-network page (the library inlined: no network access needed).
+
+    When drawn, the page marks `<body data-drawn="NODES" data-edges="EDGES" data-graph="name">`, which the
+    browser test and bench read."""
+    from pyvis.network import Network
+
+    net = Network(height=f"{height}px", width="100%", directed=True, cdn_resources="in_line")
+    for n in spec.nodes:
+        n = dict(n)
+        net.add_node(n.pop("id"), **n)
+    for e in spec.edges:
+        e = {k: v for k, v in e.items() if k != "value_weight"}
+        net.add_edge(e.pop("from"), e.pop("to"), **e)
+    net.set_options(json.dumps(VIS_OPTIONS))
+    html = net.generate_html(notebook=False)
+    # data from the store goes into a <script>: escape '<' so no label can close the script element
+    html = "\n".join(line.replace("<", "\\u003c") if line.lstrip().startswith(_DATA_LINES) else line
+                      for line in html.split("\n"))
+    html = _REMOTE_TAG.sub("", html)  # pyvis always links bootstrap from a CDN; the graph needs none of it
+    html = _EMPTY_HEADING.sub("", html)
+    marker = (
+        "drawGraph();\n"
+        "              network.once('afterDrawing', function () {\n"
+        f"                document.body.setAttribute('data-graph', {json.dumps(name)});\n"
+        "                document.body.setAttribute('data-edges', String(edges.length));\n"
+        "                document.body.setAttribute('data-drawn', String(nodes.length));\n"
+        "              });\n"
+        "              network.redraw();\n"
+    )
+    if "drawGraph();\n" not in html:
+        raise RuntimeError("pyvis page layout changed: drawGraph() call not found")
+    head, tail = html.rsplit("drawGraph();\n", 1)
+    return head + marker + tail
+
+
+# --------------------------------------------------------------------------------------- data
+
+
+def circuit_from_rows(image_id: str, kind: str, summary: dict[str, Any] | None, nodes: Sequence[dict[str, Any]],
+                      edges: Sequence[dict[str, Any]], logits: Sequence[dict[str, Any]]) -> Circuit | None:
+    """Rebuild a Circuit from the image_summary, image_nodes, image_circuit and image_logits rows."""
+    if summary is None and not nodes:
+        return None
+    summary = summary or {}
+    metrics = summary.get("metrics")
+    if isinstance(metrics, str):
+        try:
+            metrics = json.loads(metrics)
+        except ValueError:
+            metrics = {}
+    return Circuit(
+        image_id=image_id, kind=kind, model=summary.get("model") or "", config_hash=summary.get("config") or "",
+        layers=tuple(summary.get("layers") or layer_order(None, [r["cid"] for r in nodes])),
+        nodes=[Node(r["layer"], int(r["channel"]), float(r["activation"]), int(r["rank"])) for r in nodes],
+        edges=[Edge(r["src"], r["dst"], float(r["weight"])) for r in edges],
+        logit_links=[LogitLink(r["src"], int(r["class_index"]), r["class"], float(r["weight"])) for r in logits],
+        metrics=dict(metrics or {}),
+    )
+
+
+def shared_parts(a: Circuit, b: Circuit) -> dict[str, int]:
+    """How many channels and edges two circuits share (and how many each has)."""
+    na, nb = {n.cid for n in a.nodes}, {n.cid for n in b.nodes}
+    ea, eb = {(e.src, e.dst) for e in a.edges}, {(e.src, e.dst) for e in b.edges}
+    return {"nodes_a": len(na), "nodes_b": len(nb), "shared_nodes": len(na & nb),
+            "edges_a": len(ea), "edges_b": len(eb), "shared_edges": len(ea & eb)}
+
+
+def graph_node_count(circuit: Circuit) -> int:
+    """Nodes the circuit's graph draws: its channels and the classes its logit links reach."""
+    return len(circuit.nodes) + len({x.class_index for x in circuit.logit_links})
+
+
+def _get(metrics: dict[str, Any], *keys: str) -> Any:
+    for k in keys:
+        if metrics.get(k) is not None:
+            return metrics[k]
+    return None
+
+
+def _pct(v: Any) -> str:
+    return f"{100 * v:.1f}%" if _num(v) else "—"
+
+
+def _dec(v: Any) -> str:
+    return f"{v:.3f}" if _num(v) else "—"
+
+
+def image_numbers(record: Any, summaries: Sequence[dict[str, Any]] = ()) -> list[tuple[str, str]]:
+    """The numbers shown beside an image: labels, confidences on x and e, mask area, robustness, sufficiency."""
+    m = dict(record.metrics or {})
+    by_kind = {}
+    for s in summaries:
+        sm = s.get("metrics")
+        if isinstance(sm, str):
+            try:
+                sm = json.loads(sm)
+            except ValueError:
+                sm = {}
+        by_kind[s.get("kind")] = {**(sm or {}), "mask_area": s.get("mask_area"), "confidence": s.get("confidence")}
+    expl, orig = by_kind.get("explanation", {}), by_kind.get("original", {})
+    kept = _get(m, "label_kept", "kept_label")
+    return [
+        ("given class", f"{record.class_name} ({record.class_index})"),
+        ("predicted on x", f"{record.predicted} ({record.predicted_index})"),
+        ("predicted on e", str(m.get("predicted_e_name") or "—")),
+        ("confidence on x", _pct(_get(m, "confidence_x") if _get(m, "confidence_x") is not None
+                                 else _get(orig, "confidence") if orig else record.confidence)),
+        ("confidence on e", _pct(_get(m, "confidence_e") if _get(m, "confidence_e") is not None
+                                 else _get(expl, "confidence"))),
+        ("mask area", _pct(_get(m, "mask_area") if _get(m, "mask_area") is not None else _get(expl, "mask_area"))),
+        ("robustness", _dec(_get(m, "robustness") if _get(m, "robustness") is not None else _get(expl, "robustness"))),
+        ("label kept", "—" if kept is None else ("yes" if kept else "no")),
+        ("circuit sufficiency (top-1)", _pct(_get(m, "circuit_suff_top1") if _get(m, "circuit_suff_top1") is not None
+                                             else _get(expl, "suff_top1"))),
+        ("edge Jaccard x vs e", _dec(_get(m, "edge_jaccard"))),
+    ]
+
+
+def picture(data: bytes | None) -> bytes | None:
+    """The bytes when they are a decodable image, else None (the app then shows a placeholder)."""
+    if not data:
+        return None
+    try:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as im:
+            im.verify()
+        return bytes(data)
+    except Exception:
+        return None
+
+
+def image_label(row: dict[str, Any]) -> str:
+    """Gallery and select-box label of a class_images row: file name, confidence, agreement."""
+    path = str(row.get("path") or row.get("image_id"))
+    name = path.rsplit("/", 1)[-1]
+    conf = row.get("confidence")
+    mark = "" if row.get("agrees", True) else " ✗"
+    return f"{name} · {100 * conf:.0f}%{mark}" if _num(conf) else f"{name}{mark}"
+
+
+# --------------------------------------------------------------------------------------- class pages
+
+
+def frequency_chart(rows: Sequence[dict[str, Any]], *, top: int = 12) -> list[dict[str, Any]]:
+    """channel_frequency rows → chart rows (layer, channel, fraction), the `top` channels of each layer."""
+    out, per_layer = [], {}
+    for r in rows:
+        n = per_layer.get(r["layer"], 0)
+        if n < top:
+            out.append({"layer": r["layer"], "channel": r["cid"], "fraction": float(r["fraction"]),
+                        "images": int(r["images"])})
+            per_layer[r["layer"]] = n + 1
+    order = layer_order(None, [r["channel"] for r in out])
+    return sorted(out, key=lambda r: (order.index(r["layer"]), -r["fraction"], natural_key(r["channel"])))
+
+
+def compare_edges(rows_a: Sequence[dict[str, Any]], rows_b: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Edges of two classes' shared-edge rows, labelled `both`, `only A`, `only B`, A's most frequent first."""
+    a = {(r["src"], r["dst"]): r for r in rows_a}
+    b = {(r["src"], r["dst"]): r for r in rows_b}
+    out = []
+    for key in list(a) + [k for k in b if k not in a]:
+        ra, rb = a.get(key, {}), b.get(key, {})
+        status = "both" if key in a and key in b else ("only A" if key in a else "only B")
+        fa, fb = ra.get("fraction", 0.0), rb.get("fraction", 0.0)
+        out.append({"src": key[0], "dst": key[1], "status": status, "fraction_a": fa, "fraction_b": fb,
+                    "difference": fa - fb})
+    return sorted(out, key=lambda r: (-abs(r["difference"]), r["src"], r["dst"]))
+
+
+def channel_sizes(freq_rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    return {r["cid"]: float(r["fraction"]) for r in freq_rows}
+
+
+# --------------------------------------------------------------------------------------- tables, exports
+
+
+def cell(value: Any) -> Any:
+    """A value a table can show: bytes as their size, lists and maps as JSON, numbers and text as they are."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, default=str, sort_keys=True)
+    return value
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> dict[str, list[Any]]:
+    """Column-ordered table (column → values), header columns first, then any others the rows carry."""
+    cols = list(columns or [])
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    return {c: [cell(r.get(c)) for r in rows] for c in cols}
+
+
+def rows_are_edges(rows: Sequence[dict[str, Any]], columns: Sequence[str] = ()) -> bool:
+    names = set(columns) | (set(rows[0]) if rows else set())
+    return {"src", "dst"} <= names
+
+
+def rows_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
+    t = table(rows, columns)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(list(t))
+    for i in range(len(rows)):
+        w.writerow([t[c][i] for c in t])
+    return buf.getvalue()
+
+
+def circuit_graphml(circuit: Circuit) -> str:
+    """The circuit as GraphML (networkx), class nodes included."""
+    import networkx as nx
+
+    return "\n".join(nx.generate_graphml(circuit.to_networkx())) + "\n"
+
+
+def circuit_json(circuit: Circuit) -> str:
+    return json.dumps(circuit.to_dict(), sort_keys=True, indent=1)
+
+
+# --------------------------------------------------------------------------------------- console
+
+_WRITE_WORDS = ("CREATE", "MERGE", "DELETE", "DETACH", "SET", "REMOVE", "DROP", "LOAD", "COPY", "INSTALL",
+                "ALTER", "FOREACH", "IMPORT", "EXPORT", "ATTACH", "CHECKPOINT", "GRANT", "DENY", "REVOKE")
+_STRINGS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`")
+_COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+
+
+def write_keyword(text: str) -> str | None:
+    """The first clause word that would change the data (outside strings and comments), else None.
+
+    The store refuses writes anyway (read-only sessions and files); this names the reason up front."""
+    bare = _STRINGS.sub("''", _COMMENTS.sub(" ", text))
+    for word in re.findall(r"[A-Za-z_]+", bare):
+        if word.upper() in _WRITE_WORDS:
+            return word.upper()
+    m = re.search(r"\bCALL\s+([\w.]+)", bare, re.I)
+    if m and not m.group(1).lower().startswith(("db.labels", "db.relationshiptypes", "db.propertykeys",
+                                                "show_tables", "table_info", "db.schema")):
+        return "CALL " + m.group(1)
+    return None
+
+
+def refusal(text: str, keyword: str | None = None) -> str:
+    kw = keyword or write_keyword(text) or "this statement"
+    return (f"Refused: the console is read-only and {kw} would change the data. "
+            "Only reading queries (MATCH … RETURN) run here; the store is filled by amx-ingest.")
+
+
+def redact(url: str) -> str:
+    """A store address without user info (no password in the page or the logs)."""
+    return re.sub(r"(://)[^/@]*@", r"\1", url)
+
+
+def fill_hint(url: str) -> str:
+    """What to run when the store holds nothing yet."""
+    target = redact(url)
+    return (f"The store at `{target}` holds no images yet. Fill it with `amx-ingest`, one class folder at a time:\n\n"
+            f"```\namx-ingest --class cheetah --images data/samples/cheetah --store {target}\n"
+            f"amx-ingest --class tabby --images data/samples/tabby_cat --store {target}\n```\n\n"
+            "(`make demo` does this for the sample photos), then reload this page.")
