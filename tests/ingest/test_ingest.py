@@ -1,0 +1,119 @@
+"""amx-ingest end to end with a small classifier on generated images, into the embedded store and a real Neo4j.
+
+Expected counts are hand-computed from the tiny model: taps of 8, 8, 12, 12, 16 channels, readout
+top_k=16 keeps every channel (56 nodes per circuit), every pair of successive kept channels is an edge
+(8*8 + 8*12 + 12*12 + 12*16 = 496) and each last-layer channel links to the target class (16).
+"""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from amx_core.errors import StoreError
+from cypher import open_store
+from ingest.cli import main as ingest_main
+from ingest.pipeline import IngestOptions, run_ingest
+from tests.imagefiles import bad_images, good_images
+from tests.tiny import tiny_classifier
+
+ROOT = Path(__file__).resolve().parents[2]
+NODES, EDGES, LINKS = 56, 496, 16
+
+
+def _ingest(store_url, folder, **kw):
+    opts = IngestOptions(class_name="cheetah", images=(str(folder),), store=store_url, steps=2, batch_size=2, **kw)
+    return run_ingest(opts, classifier=tiny_classifier(), report=lambda _m: None)
+
+
+def _counts(store_url):
+    with open_store(store_url, read_only=True) as s:
+        return s.stats()
+
+
+def _expect(n):
+    return {"images": n, "circuits": 2 * n, "acts": 2 * n * NODES, "flow_edges": 2 * n * EDGES,
+            "logit_links": 2 * n * LINKS}
+
+
+def _subset(stats):
+    return {k: stats[k] for k in ("images", "circuits", "acts", "flow_edges", "logit_links")}
+
+
+def test_counts_match_the_circuits_and_a_second_run_skips(store_url, tmp_path):
+    good_images(tmp_path / "imgs", 3)
+    first = _ingest(store_url, tmp_path / "imgs")
+    assert (first.ingested, first.skipped, first.failed) == (3, 0, [])
+    assert first.ok
+    assert _subset(_counts(store_url)) == _expect(3)
+    second = _ingest(store_url, tmp_path / "imgs")
+    assert (second.ingested, second.skipped) == (0, 3)
+    assert _subset(_counts(store_url)) == _expect(3)
+    forced = _ingest(store_url, tmp_path / "imgs", force=True)
+    assert (forced.ingested, forced.skipped) == (3, 0)
+    assert _subset(_counts(store_url)) == _expect(3)
+    with open_store(store_url, read_only=True) as s:
+        rows = s.run("classes")
+    assert rows[0]["class"] == "cheetah" and rows[0]["images"] == 3
+
+
+def test_images_are_stored_with_pictures_labels_and_metrics(store_url, tmp_path):
+    paths = good_images(tmp_path / "imgs", 1)
+    _ingest(store_url, tmp_path / "imgs")
+    from amx_core.images import file_sha256
+
+    with open_store(store_url, read_only=True) as s:
+        rec = s.get_image(file_sha256(paths[0]))
+    assert rec.class_name == "cheetah" and rec.class_index == 293
+    assert rec.original_png[:2] == b"\xff\xd8" and rec.mask_png[:4] == b"\x89PNG"
+    assert 0 < rec.metrics["mask_area"] <= 1 and rec.metrics["target"] == 293
+    assert rec.agrees == (rec.predicted_index == 293)
+
+
+def test_sigkill_midway_then_rerun_ends_with_exact_counts(store_url, tmp_path):
+    good_images(tmp_path / "imgs", 4)
+    child = [sys.executable, "-m", "tests.ingest.killable", store_url, str(tmp_path / "imgs")]
+    killed = subprocess.run([*child, "3"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -9, killed.stderr
+    assert _subset(_counts(store_url)) == _expect(2)
+    rerun = subprocess.run([*child, "0"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.stdout.split() == ["2", "2"]  # two ingested now, two skipped
+    assert _subset(_counts(store_url)) == _expect(4)
+
+
+def test_every_bad_file_is_reported_and_skipped(store_url, tmp_path, capsys):
+    good_images(tmp_path / "imgs", 1)
+    cases = bad_images(tmp_path / "imgs")
+    lines = []
+    opts = IngestOptions(class_name="cheetah", images=(str(tmp_path / "imgs"),), store=store_url, steps=2)
+    summary = run_ingest(opts, classifier=tiny_classifier(), report=lines.append)
+    assert summary.ingested == 1 and len(summary.failed) == len(cases) and not summary.ok
+    for reason, path in cases.items():
+        assert any(path.name in line and reason in line for line in lines), (reason, lines)
+    assert _subset(_counts(store_url)) == _expect(1)
+
+
+def test_unreachable_neo4j_fails_fast_before_explaining(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("NEO4J_PASSWORD", "whatever-123")
+    good_images(tmp_path / "imgs", 1)
+    start = time.monotonic()
+    rc = ingest_main(["--class", "cheetah", "--images", str(tmp_path / "imgs"), "--store", "bolt://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert rc == 2 and time.monotonic() - start < 30
+    assert err.startswith("amx-ingest: error:") and "Traceback" not in err and "whatever-123" not in err
+
+
+def test_unknown_class_is_one_clear_line(tmp_path, capsys):
+    good_images(tmp_path / "imgs", 1)
+    assert ingest_main(["--class", "cheetahh", "--images", str(tmp_path / "imgs"),
+                        "--store", str(tmp_path / "s.lbug")]) == 2
+    assert "closest ImageNet classes: cheetah" in capsys.readouterr().err
+
+
+def test_read_only_or_broken_store_path_is_a_store_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError):
+        _ingest(f"ladybug://{tmp_path / 'file' / 'under-a-file.lbug'}", tmp_path)
