@@ -112,7 +112,7 @@ def circuit_graph(circuit: Circuit, *, other: Circuit | None = None,
         x, y = pos[n.cid]
         nodes.append({
             "id": n.cid, "label": f"{n.channel}", "x": x, "y": y, "size": round(scale(n.activation, top_act, 6, 26), 3),
-            "color": SHARED if shared else OWN, "shape": "dot", "physics": False, "group": n.layer,
+            "color": SHARED if shared else OWN, "shape": "dot", "physics": False,
             "title": (f"{n.cid}\nlayer {n.layer}, channel {n.channel}\nactivation {n.activation:.4g}\n"
                       f"rank {n.rank} in its layer" + ("\nalso in the other circuit" if shared else "")),
         })

@@ -1,0 +1,227 @@
+"""Every explorer page under Streamlit's AppTest, on a small seeded store (LadybugDB and Neo4j)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cypher import list_queries, open_store
+from explorer import views
+
+APP = str(Path(__file__).resolve().parents[2] / "explorer" / "app.py")
+TIMEOUT = 60
+
+
+def _app(page: str | None = None, **params: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if page:
+        at.query_params["page"] = page
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def _ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def _graph_nodes(iframe) -> list[dict]:
+    html = iframe.proto.srcdoc
+    return json.loads(re.search(r"nodes = new vis\.DataSet\((\[.*?\])\);", html).group(1))
+
+
+def _store_rows(url: str, name: str, **params):
+    with open_store(url, read_only=True) as s:
+        return s.run(name, **params)
+
+
+def test_image_page_shows_pictures_numbers_and_both_circuits(seeded_url, app_env):
+    app_env(seeded_url)
+    images = _store_rows(seeded_url, "class_images", cls="tabby")
+    image_id = images[1]["image_id"]
+    at = _ok(_app("Image", cls="tabby", image=image_id))
+    assert at.selectbox(key="img_cls").value == "tabby"
+    assert at.selectbox(key="image_id").value == image_id
+    assert len(at.selectbox(key="image_id").options) == len(images) == 4
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["given class"] == "tabby (1)" and labels["robustness"] == "0.750"
+    frames = at.get("iframe")
+    assert len(frames) == 2
+    for frame, kind in zip(frames, ("original", "explanation"), strict=True):
+        nodes = _graph_nodes(frame)
+        expected = _store_rows(seeded_url, "image_nodes", image_id=image_id, kind=kind)
+        classes = {r["class_index"] for r in _store_rows(seeded_url, "image_logits", image_id=image_id, kind=kind)}
+        assert len(nodes) == len(expected) + len(classes)
+        assert {n["id"] for n in nodes} >= {r["cid"] for r in expected}
+        assert f'"{kind}"' in frame.proto.srcdoc
+    shared = {n["id"] for n in _graph_nodes(frames[0]) if n["color"] == views.SHARED}
+    expl = {n["id"] for n in _graph_nodes(frames[1])}
+    assert shared and shared <= expl
+    assert any("Shared by both circuits" in m.value for m in at.markdown)
+
+
+def test_gallery_opens_an_image(seeded_url, app_env):
+    app_env(seeded_url)
+    at = _ok(_app("Image"))
+    cls = at.selectbox(key="img_cls").value
+    images = _store_rows(seeded_url, "class_images", cls=cls)
+    assert len([b for b in at.button if (b.key or "").startswith("open_")]) == len(images)
+    assert at.selectbox(key="image_id").value == images[0]["image_id"]
+    _ok(at.button(key=f"open_{images[2]['image_id']}").click().run())
+    assert at.selectbox(key="image_id").value == images[2]["image_id"]
+    assert at.query_params["image"] in (images[2]["image_id"], [images[2]["image_id"]])
+    _ok(at.selectbox(key="img_cls").set_value("goldfinch").run())
+    assert at.selectbox(key="image_id").value == _store_rows(seeded_url, "class_images", cls="goldfinch")[0]["image_id"]
+
+
+def test_class_page_support_slider_consensus_frequency_and_channel_images(seeded_url, app_env):
+    app_env(seeded_url)
+    at = _ok(_app("Class"))
+    at.selectbox(key="cls_cls").set_value("cheetah")
+    _ok(at.slider(key="cls_support").set_value(0.25).run())
+    loose = _graph_nodes(at.get("iframe")[0])
+    expect = _store_rows(seeded_url, "shared_edges", cls="cheetah", kind="explanation", min_fraction=0.25, limit=300)
+    assert len(loose) == len({c for r in expect for c in (r["src"], r["dst"])})
+    _ok(at.slider(key="cls_support").set_value(1.0).run())
+    frames = at.get("iframe")
+    strict = _graph_nodes(frames[0]) if frames else []
+    assert len(strict) < len(loose)
+    assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+    cid = at.selectbox(key="cls_channel").value
+    table = at.dataframe[-1].value
+    rows = [r for r in _store_rows(seeded_url, "channel_images", cid=cid, kind="explanation", limit=1000)
+            if r["class"] == "cheetah"]
+    assert len(table) == len(rows) > 0 and set(table["class"]) == {"cheetah"}
+
+
+def test_compare_page_two_graphs_and_difference(seeded_url, app_env):
+    app_env(seeded_url)
+    at = _ok(_app("Compare"))
+    at.selectbox(key="cmp_a").set_value("cheetah")
+    at.selectbox(key="cmp_b").set_value("goldfinch")
+    _ok(at.slider(key="cmp_support").set_value(0.5).run())
+    assert len(at.get("iframe")) == 2
+    a = _store_rows(seeded_url, "shared_edges", cls="cheetah", kind="explanation", min_fraction=0.5, limit=300)
+    b = _store_rows(seeded_url, "shared_edges", cls="goldfinch", kind="explanation", min_fraction=0.5, limit=300)
+    diff = next(d.value for d in at.dataframe if "status" in d.value.columns)
+    assert len(diff) == len({(r["src"], r["dst"]) for r in a + b})
+    assert set(diff["status"]) <= {"both", "only A", "only B"}
+
+
+def _fill(at: AppTest, prefix: str, name: str, values: dict) -> None:
+    for pname, value in values.items():
+        key = f"{prefix}_{name}_{pname}"
+        widget = next(w for w in list(at.text_input) + list(at.number_input) + list(at.selectbox) if w.key == key)
+        widget.set_value(value)
+
+
+@pytest.mark.parametrize("query", [q["name"] for q in list_queries()])
+def test_queries_page_runs_every_named_query(query, ladybug_seeded, app_env):
+    app_env(ladybug_seeded)
+    image_id = _store_rows(ladybug_seeded, "class_images", cls="cheetah")[0]["image_id"]
+    cid = _store_rows(ladybug_seeded, "image_nodes", image_id=image_id)[0]["cid"]
+    params = {"image_id": image_id, "cid": cid, "cls": "cheetah", "cls_a": "cheetah", "cls_b": "tabby"}
+    q = next(q for q in list_queries() if q["name"] == query)
+    given = {p["name"]: params[p["name"]] for p in q["params"] if p["name"] in params}
+    if any(p["name"] == "min_fraction" for p in q["params"]):
+        given["min_fraction"] = 0.25
+    at = _ok(_app("Queries"))
+    at.selectbox(key="q_name").set_value(query).run()
+    _fill(at, "q", query, given)
+    _ok(next(b for b in at.button if b.label == "Run query").click().run())
+    expected = _store_rows(ladybug_seeded, query, **given)
+    assert any(m.value == f"**{len(expected)} rows**" for m in at.markdown)
+    if expected:
+        shown = at.dataframe[0].value
+        assert list(shown.columns)[:len(q["columns"])] == q["columns"] and len(shown) == len(expected)
+        assert bool(at.get("iframe")) == views.rows_are_edges(expected, q["columns"])
+    assert [d for d in at.get("download_button") if "CSV" in d.proto.label]
+
+
+def test_queries_page_on_neo4j(neo4j_seeded, app_env):
+    pytest.importorskip("neo4j")
+    app_env(neo4j_seeded)
+    at = _ok(_app("Queries"))
+    at.selectbox(key="q_name").set_value("shared_edges").run()
+    _fill(at, "q", "shared_edges", {"cls": "tabby", "min_fraction": 0.5})
+    _ok(next(b for b in at.button if b.label == "Run query").click().run())
+    expected = _store_rows(neo4j_seeded, "shared_edges", cls="tabby", min_fraction=0.5)
+    assert len(at.dataframe[0].value) == len(expected) > 0
+    assert at.get("iframe")
+
+
+test_queries_page_on_neo4j = pytest.mark.neo4j(test_queries_page_on_neo4j)
+
+
+def test_console_reads_and_refuses_writes(seeded_url, app_env):
+    app_env(seeded_url)
+    at = _ok(_app("Queries"))
+    at.text_area(key="console").set_value("MATCH (a:Act)-[f:FLOW]->(b:Act) RETURN a.cid AS src, b.cid AS dst LIMIT 5")
+    _ok(at.button(key="console_run").click().run())
+    assert len(at.dataframe[-1].value) == 5 and list(at.dataframe[-1].value.columns) == ["src", "dst"]
+    assert at.get("iframe")
+    before = _store_rows(seeded_url, "store_stats")
+    at.text_area(key="console").set_value("CREATE (:Class {name: 'intruder', `index`: 999})")
+    at = at.button(key="console_run").click().run()
+    assert not at.exception
+    assert len(at.error) == 1 and "Refused" in at.error[0].value and "read-only" in at.error[0].value
+    assert _store_rows(seeded_url, "store_stats") == before
+
+
+def test_console_write_that_slips_past_the_check_is_refused_by_the_store(seeded_url, app_env, monkeypatch):
+    monkeypatch.setattr(views, "write_keyword", lambda text: None)  # only the store's read-only mode is left
+    app_env(seeded_url)
+    before = _store_rows(seeded_url, "store_stats")
+    at = _app("Queries")
+    at.text_area(key="console").set_value("MATCH (k:Class) WHERE k.name = 'cheetah' SET k.name = 'changed' RETURN k.name")
+    at = at.button(key="console_run").click().run()
+    assert not at.exception and len(at.error) == 1 and "Refused" in at.error[0].value
+    assert _store_rows(seeded_url, "store_stats") == before
+    assert _store_rows(seeded_url, "classes")[0]["class"] != "changed"
+
+
+def test_exports_page_offers_graphml_json_and_csv(seeded_url, app_env):
+    app_env(seeded_url)
+    at = _ok(_app("Exports"))
+    labels = [d.proto.label for d in at.get("download_button")]
+    assert labels == ["Download GraphML", "Download JSON"]
+    at.selectbox(key="x_name").set_value("classes").run()
+    _ok(next(b for b in at.button if b.label == "Run query").click().run())
+    assert [d.proto.label for d in at.get("download_button")][-1] == "Download CSV (3 rows)"
+
+
+def test_empty_store_says_how_to_fill_it(tmp_path, app_env):
+    url = f"ladybug://{tmp_path / 'empty.lbug'}"
+    with open_store(url) as s:
+        s.ensure_schema()
+    app_env(url)
+    at = _ok(_app("Class"))
+    assert len(at.info) == 1 and "amx-ingest --class" in at.info[0].value
+
+
+def test_missing_embedded_store_says_how_to_fill_it(tmp_path, app_env):
+    app_env(str(tmp_path / "nothing-here.lbug"))
+    at = _ok(_app())
+    assert "amx-ingest --class" in at.info[0].value
+
+
+@pytest.mark.parametrize("url", ["bolt://127.0.0.1:9", "bolt://neo4j:hunter2secret@127.0.0.1:9"])
+def test_unreachable_store_is_one_clear_message(url, app_env, monkeypatch):
+    monkeypatch.setenv("NEO4J_PASSWORD", "not-used-here")
+    app_env(url)
+    at = _app("Image")
+    assert not at.exception
+    assert len(at.error) == 1 and at.error[0].value.startswith("Cannot reach the store")
+    assert "hunter2secret" not in at.error[0].value and "hunter2secret" not in str(at.sidebar.caption.values)
+
+
+def test_a_folder_instead_of_a_store_file_is_one_clear_message(tmp_path, app_env):
+    app_env(str(tmp_path))
+    at = _app("Image")
+    assert not at.exception and len(at.error) == 1 and "folder" in at.error[0].value
