@@ -31,11 +31,13 @@ class ExplainConfig:
     area_target: float = 0.08
     area_schedule: float = 0.6
     area_hinge: float = 20.0
+    area_min: float = 0.0  # > 0: each image's area is drawn per step, log-uniform in [area_min, scheduled]
     area_control: bool = True  # the schedule sets the area by a quantile shift of the generator's scores
     temperature: float = 0.5  # softness of the area-controlled mask, in standard deviations of the scores,
     temperature_end: float = 0.05  # annealed geometrically to this, so the soft mask ends near binary
     straight_through_from: float = 0.75  # fraction of steps after which the mask is binarised (STE)
     background_kinds: tuple[str, ...] = BACKGROUND_KINDS
+    robust_samples: int = 1  # random backgrounds per image per step for the robustness term
     # choosing the binary mask: the smallest area on this ladder that keeps the label on a black
     # background and on `check_backgrounds` random backgrounds (at least `check_pass` of them)
     area_ladder: tuple[float, ...] = (0.01, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0)

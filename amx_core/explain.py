@@ -93,21 +93,22 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
     kinds = cfg.background_kinds
     alpha = torch.tensor(cfg.layer_weights, device=device)
     st_step = int(cfg.straight_through_from * cfg.steps)
+    sampler = [torch.Generator().manual_seed(cfg.seed + 2) for _ in range(b)]  # per image: batch-independent
 
     for step in range(cfg.steps):
-        frac = min(1.0, step / max(1, cfg.area_schedule * cfg.steps))
-        area_goal = cfg.area_start + (cfg.area_target - cfg.area_start) * frac
+        goals = _area_goals(step, b, cfg, sampler).to(device)
         tau = cfg.temperature * (cfg.temperature_end / cfg.temperature) ** (step / max(1, cfg.steps - 1))
-        soft = torch.sigmoid(_mask_logits(gen(pixels), area_goal, tau, cfg, (h, w)))
+        soft = torch.sigmoid(_mask_logits(gen(pixels), goals, tau, cfg, (h, w)))
         m = soft
         if step >= st_step:
             m = (soft > 0.5).to(soft) + soft - soft.detach()  # straight-through binarisation
         e = apply_mask(pixels, m, base)
-        bg = background_batch([kinds[(step + i) % len(kinds)] for i in range(b)], pixels.cpu(), rngs,
-                              blur_sigma=cfg.blur_sigma).to(device)
-        e_rob = pixels * m + (1 - m) * bg
+        nr = cfg.robust_samples
+        bg = background_batch([kinds[(step * nr + j) % len(kinds)] for j in range(nr) for _ in range(b)],
+                              pixels.cpu().repeat(nr, 1, 1, 1), rngs * nr, blur_sigma=cfg.blur_sigma).to(device)
+        e_rob = pixels.repeat(nr, 1, 1, 1) * m.repeat(nr, 1, 1, 1) + (1 - m.repeat(nr, 1, 1, 1)) * bg
         logits = classifier(torch.cat([e, e_rob]))
-        passes += 2
+        passes += 1 + nr
         logits_e, logits_r = logits[:b], logits[b:]
         act_terms = torch.stack(
             [losses.activation_distance(ref[t], acts[t][:b], cfg.activation_distance) for t in taps], 1
@@ -117,10 +118,10 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
             "kl": cfg.kl * losses.kl_outputs(logits_x, logits_e),
             "ce": cfg.ce * losses.cross_entropy(logits_e, target),
             "area": cfg.area * losses.area(soft),
-            "area_hinge": cfg.area_hinge * losses.area_hinge(soft, area_goal),
+            "area_hinge": cfg.area_hinge * losses.area_hinge(soft, goals),
             "binarization": cfg.binarization * losses.binarization(soft),
             "tv": cfg.tv * losses.total_variation(soft),
-            "robustness": cfg.robustness * losses.cross_entropy(logits_r, target),
+            "robustness": cfg.robustness * losses.cross_entropy(logits_r, target.repeat(nr)).view(nr, b).mean(0),
         }
         per_image = torch.stack(list(terms.values())).sum(0)
         if trace is not None:
@@ -132,7 +133,8 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
             progress(step + 1, cfg.steps)
 
     with torch.no_grad():
-        rank = _mask_logits(gen(pixels), cfg.area_target, cfg.temperature_end, cfg, (h, w))
+        rank = _mask_logits(gen(pixels), torch.full((b,), cfg.area_target, device=device), cfg.temperature_end, cfg,
+                            (h, w))
         masks, select_passes = _select_masks(classifier, pixels, rank, target, cfg)
         probs_x = torch.softmax(logits_x, 1)
         logits_e = classifier(apply_mask(pixels, masks, base))
@@ -159,17 +161,39 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
     return out
 
 
-def _mask_logits(z: torch.Tensor, area_goal: float, tau: float, cfg: ExplainConfig, size) -> torch.Tensor:
+def _area_goals(step: int, b: int, cfg: ExplainConfig, gens: list[torch.Generator]) -> torch.Tensor:
+    """The kept-area fraction each image's mask is set to at this step ([B]).
+
+    The upper end shrinks from `area_start` to `area_target` over the first `area_schedule` of the steps.
+    With `area_min` > 0 each image draws its area log-uniformly between `area_min` and that upper end,
+    so the generator's ranking is trained to be good at every area of the selection ladder (nested masks),
+    not just at one.
+    """
+    frac = min(1.0, step / max(1, cfg.area_schedule * cfg.steps))
+    hi = cfg.area_start + (cfg.area_target - cfg.area_start) * frac
+    if cfg.area_min <= 0 or cfg.area_min >= hi:
+        return torch.full((b,), hi)
+    u = torch.cat([torch.rand(1, generator=g) for g in gens])
+    lo = torch.tensor(cfg.area_min).log()
+    return (lo + u * (torch.tensor(hi).log() - lo)).exp()
+
+
+def _mask_logits(z: torch.Tensor, goals: torch.Tensor, tau: float, cfg: ExplainConfig, size) -> torch.Tensor:
     """Generator output -> mask logits at the input size.
 
     With `area_control`, each image's scores are standardised and shifted so that the pixels above the
-    (1 - area_goal) quantile are on: the generator learns *which* pixels to keep while the schedule sets
+    (1 - goal) quantile are on: the generator learns *which* pixels to keep while the schedule sets
     *how many*. This removes the all-on/all-off bistability of a free sigmoid mask (DESIGN §3).
     """
     if cfg.area_control:
         flat = z.flatten(1)
         flat = (flat - flat.mean(1, keepdim=True)) / (flat.std(1, keepdim=True) + 1e-6)
-        thr = torch.quantile(flat, 1 - area_goal, dim=1, keepdim=True)
+        srt = flat.sort(1).values
+        pos = ((1 - goals.clamp(0, 1)) * (flat.shape[1] - 1)).clamp(0, flat.shape[1] - 1)
+        low = pos.floor().long()
+        high = pos.ceil().long()
+        wgt = (pos - low).unsqueeze(1)
+        thr = srt.gather(1, low[:, None]) * (1 - wgt) + srt.gather(1, high[:, None]) * wgt  # torch.quantile, per image
         z = ((flat - thr) / tau).view_as(z)
     return F.interpolate(z, size=size, mode="bilinear", align_corners=False)
 

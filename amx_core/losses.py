@@ -49,6 +49,7 @@ def total_variation(mask: torch.Tensor) -> torch.Tensor:
     return dh + dw
 
 
-def area_hinge(mask: torch.Tensor, target: float) -> torch.Tensor:
-    """Squared excess of the area over a target: pulls large masks down, leaves small ones alone."""
+def area_hinge(mask: torch.Tensor, target: float | torch.Tensor) -> torch.Tensor:
+    """Squared excess of the area over a target (a number, or one per image): pulls large masks down,
+    leaves small ones alone."""
     return F.relu(area(mask) - target).pow(2)

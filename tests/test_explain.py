@@ -1,0 +1,232 @@
+"""The explainer on a tiny synthetic classifier with a known answer, its determinism, the caller's model
+left as it was, and (slow) the real classifier on sample photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from amx_core.config import PRESETS, ExplainConfig, get_preset
+from amx_core.errors import AmxError
+from amx_core.explain import Explanation, apply_mask, explain
+from amx_core.hooks import hook_count
+from amx_core.models import Classifier, ModelSpec
+
+SIZE = 32
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny convolutions run fastest single-threaded; on a shared CPU extra threads mostly spin."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+PATCH = (slice(8, 16), slice(16, 24))  # rows, cols: 64 of 1024 pixels (6.25%), off centre
+
+
+class RedPatchNet(nn.Module):
+    """Class 0 ("red thing") wins only when most of the red patch is visible; class 1 is a fixed bias.
+
+    Input is normalised with mean = std = 0.5, so the grey baseline is 0 and a pure red pixel gives
+    red - green = 2. Grey texture (equal channels) gives no evidence; the full patch gives a logit of 10
+    against 8.5, so about 85% of the patch must be kept. Five tapped stages for activation matching.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 2, 1, bias=False)
+        with torch.no_grad():
+            self.c1.weight.zero_()
+            self.c1.weight[0, 0], self.c1.weight[0, 1] = 1.0, -1.0  # red - green
+            self.c1.weight[1, 1], self.c1.weight[1, 0] = 1.0, -1.0  # green - red
+        self.a = nn.ReLU()
+        self.b = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.c = nn.ReLU()
+        self.d = nn.AvgPool2d(2)
+        self.e = nn.ReLU()
+        self.fc = nn.Linear(2, 2)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.tensor([[80.0 * 4, 0.0], [0.0, 0.0]]))  # x4: the 2x2 pool averages
+            self.fc.bias.copy_(torch.tensor([0.0, 8.5]))
+
+    def forward(self, x):
+        x = self.e(self.d(self.c(self.b(self.a(self.c1(x))))))
+        return self.fc(x.sum((2, 3)) / (SIZE * SIZE))
+
+
+def patch_classifier() -> Classifier:
+    spec = ModelSpec("redpatch", taps=("a", "b", "c", "d", "e"), head="fc", mean=(0.5,) * 3, std=(0.5,) * 3,
+                     resize=SIZE, crop=SIZE)
+    return Classifier(spec, RedPatchNet())
+
+
+def patch_image(seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    grey = 0.5 + 0.25 * (torch.rand(1, SIZE, SIZE, generator=g) - 0.5)  # luminance texture, no colour
+    img = grey.repeat(3, 1, 1)
+    img[0][PATCH] = 1.0
+    img[1][PATCH] = 0.0
+    img[2][PATCH] = 0.0
+    return img
+
+
+def patch_mask() -> torch.Tensor:
+    m = torch.zeros(1, SIZE, SIZE)
+    m[0][PATCH] = 1
+    return m
+
+
+# small, fast settings for 32x32 inputs; robustness backgrounds that do not carry colour evidence of
+# their own (a flat green background would argue for class 1 here, by construction)
+FAST = ExplainConfig(steps=40, lr=0.03, width=8, mask_resolution=8, background_kinds=("noise", "blur", "shuffle"),
+                     blur_sigma=2.0, robustness_samples=6, auc_steps=8)
+
+
+def test_the_synthetic_classifier_needs_the_patch():
+    clf = patch_classifier()
+    x = patch_image()
+    base = clf.baseline[0]
+    with torch.no_grad():
+        assert int(clf(x[None]).argmax()) == 0
+        assert int(clf(apply_mask(x, patch_mask(), base)[None]).argmax()) == 0  # the patch alone suffices
+        assert int(clf(apply_mask(x, 1 - patch_mask(), base)[None]).argmax()) == 1  # without it: lost
+        half = patch_mask()
+        half[0, 8:12] = 0
+        assert int(clf(apply_mask(x, half, base)[None]).argmax()) == 1  # half the patch is not enough
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_mask_covers_the_patch_and_little_else(seed):
+    clf = patch_classifier()
+    x = patch_image(seed)[None]
+    (ex,) = explain(clf, x, config=FAST.with_(seed=seed))
+    assert isinstance(ex, Explanation)
+    m, truth = ex.mask, patch_mask()
+    assert set(m.unique().tolist()) <= {0.0, 1.0}
+    covered = float((m * truth).sum() / truth.sum())
+    outside = float((m * (1 - truth)).sum() / (1 - truth).sum())
+    assert covered >= 0.85, f"mask covers only {covered:.0%} of the patch"
+    assert outside <= 0.05, f"mask keeps {outside:.0%} of the pixels outside the patch"
+    assert ex.metrics["mask_area"] <= 2 * float(truth.mean())
+    assert ex.metrics["label_kept"] and ex.metrics["predicted_e"] == 0
+    # the reported explanation is the binary one that was evaluated
+    with torch.no_grad():
+        assert int(clf(ex.explanation[None]).argmax()) == ex.metrics["predicted_e"]
+    assert ex.metrics["robustness"] == 1.0
+    assert ex.metrics["regions"] and ex.metrics["regions"][0]["keeps_label"]
+
+
+def test_same_seed_same_mask_and_batch_does_not_matter():
+    clf = patch_classifier()
+    xs = torch.stack([patch_image(0), patch_image(5)])
+    a = explain(clf, xs, config=FAST, report=False)
+    b = explain(clf, xs, config=FAST, report=False)
+    for ea, eb in zip(a, b, strict=True):
+        assert torch.equal(ea.mask, eb.mask)
+        assert torch.equal(ea.rank_map, eb.rank_map)
+    # alone or in a batch: each image has its own generator and random streams, so the same mask up to
+    # float rounding (grouped convolutions of another width may sum in another order)
+    (alone,) = explain(clf, xs[1:], config=FAST, report=False)
+    inter = float((alone.mask * a[1].mask).sum())
+    union = float(((alone.mask + a[1].mask) > 0).sum())
+    assert inter / union >= 0.9
+
+
+def test_metrics_keys_are_stable():
+    clf = patch_classifier()
+    (ex,) = explain(clf, patch_image()[None], config=FAST.with_(steps=4))
+    for key in ("target", "predicted_x", "predicted_e", "label_kept", "confidence_x", "confidence_e", "mask_area",
+                "steps", "classifier_passes", "seconds", "robustness", "deletion_auc", "insertion_auc", "regions",
+                "report_passes"):
+        assert key in ex.metrics, key
+    assert ex.metrics["classifier_passes"] > ex.metrics["steps"]
+
+
+def test_explicit_target_is_used():
+    clf = patch_classifier()
+    (ex,) = explain(clf, patch_image()[None], targets=[1], config=FAST.with_(steps=4), report=False)
+    assert ex.target == 1 and ex.metrics["target"] == 1
+
+
+def _state(clf: Classifier):
+    return clf.training, [p.requires_grad for p in clf.parameters()], hook_count(clf)
+
+
+def test_the_callers_model_comes_back_unchanged():
+    clf = patch_classifier()
+    clf.train()
+    clf.net.fc.weight.requires_grad_(True)
+    before = _state(clf)
+    weights = {k: v.clone() for k, v in clf.state_dict().items()}
+    explain(clf, patch_image()[None], config=FAST.with_(steps=3))
+    assert _state(clf) == before == (True, [False, True, False], 0)
+    for k, v in clf.state_dict().items():
+        assert torch.equal(v, weights[k]), k
+    assert clf.net.fc.weight.grad is None
+
+
+def test_the_model_comes_back_unchanged_after_an_exception_inside():
+    clf = patch_classifier()
+    clf.train()
+    clf.net.c1.weight.requires_grad_(True)
+    before = _state(clf)
+    seen = []
+
+    def progress(done, total):
+        seen.append(hook_count(clf))  # the taps are in place while it runs
+        raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        explain(clf, patch_image()[None], config=FAST, progress=progress)
+    assert seen and seen[0] > 0
+    assert _state(clf) == before
+    assert hook_count(clf) == 0
+
+
+def test_layer_weights_must_match_the_taps():
+    with pytest.raises(ValueError, match="layer weights"):
+        explain(patch_classifier(), patch_image()[None], config=FAST.with_(layer_weights=(1.0, 1.0)))
+
+
+def test_presets_exist_and_differ_from_compact_to_object():
+    assert list(PRESETS) == ["compact", "default", "relaxed", "object"]
+    assert get_preset("default") == PRESETS["default"]
+    targets = [PRESETS[n].area_target for n in PRESETS]
+    assert targets == sorted(targets) and len(set(targets)) == len(targets)
+    assert PRESETS["compact"].area >= PRESETS["object"].area
+    assert PRESETS["compact"].tv >= PRESETS["object"].tv
+    with pytest.raises(AmxError, match="unknown preset"):
+        get_preset("tiny")
+
+
+# ---------------------------------------------------------------- the real classifier (slow)
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+
+
+@pytest.mark.slow
+def test_real_classifier_on_two_sample_photos():
+    files = sorted(p for p in SAMPLES.glob("*/*") if p.suffix.lower() in {".jpg", ".png"})[:2] if SAMPLES.is_dir() else []
+    if len(files) < 2:
+        pytest.skip(f"no sample photos in {SAMPLES}: run `python scripts/fetch_samples.py` (make test does)")
+    from PIL import Image
+
+    from amx_core.models import load_classifier
+
+    clf = load_classifier("efficientnet_lite0")
+    x = torch.stack([clf.preprocess(Image.open(f)) for f in files])
+    before = _state(clf)
+    results = explain(clf, x, config="default")
+    assert _state(clf) == before
+    for ex in results:
+        assert ex.metrics["predicted_x"] == ex.target
+        assert ex.metrics["label_kept"], ex.metrics
+        assert 0 < ex.metrics["mask_area"] < 1
+        assert ex.metrics["classifier_passes"] <= 200
+        with torch.no_grad():
+            assert int(clf(ex.explanation[None]).argmax()) == ex.target
