@@ -84,7 +84,7 @@ def _picture(data_: bytes, caption: str) -> None:
     if pic is None:
         st.caption(f"{caption}: no picture stored")
     else:
-        st.image(pic, caption=caption, width="stretch")
+        st.image(pic, caption=caption, width=300)
 
 
 def _select_image(image_id: str) -> None:
@@ -176,7 +176,8 @@ def class_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
     freq = run("channel_frequency", cls=cls, kind=kind, min_fraction=0.0, limit=5000)
     layers = data.class_layers(run, cls)
     st.subheader(f"Consensus circuit: edges in ≥ {support:.0%} of {cls}'s circuits")
-    st.caption(f"{len(edges)} edges (from `{source}`). Node size: how often the channel is kept; "
+    full = " — the display limit; raise the support to see the strongest" if len(edges) >= 300 else ""
+    st.caption(f"{len(edges)} edges{full} (from `{source}`). Node size: how often the channel is kept; "
                "edge width: share of images holding the edge.")
     _graph(views.edge_rows_graph(edges, layers=layers, weight_key="fraction", node_sizes=views.channel_sizes(freq)),
            name="consensus")

@@ -132,9 +132,10 @@ def circuit_graph(circuit: Circuit, *, other: Circuit | None = None,
     return GraphSpec(nodes, edges)
 
 
-def _edge(src: str, dst: str, weight: float, top: float, shared: bool, title: str) -> dict[str, Any]:
+def _edge(src: str, dst: str, weight: float, top: float, shared: bool, title: str,
+          hi: float = 7.0) -> dict[str, Any]:
     color = SHARED if shared else (NEGATIVE if weight < 0 else EDGE)
-    return {"from": src, "to": dst, "width": round(scale(weight, top, 0.5, 7), 3), "color": color,
+    return {"from": src, "to": dst, "width": round(scale(weight, top, 0.3, hi), 3), "color": color,
             "dashes": weight < 0, "title": title, "value_weight": weight, "arrows": "to"}
 
 
@@ -169,25 +170,27 @@ def edge_rows_graph(rows: Sequence[dict[str, Any]], *, layers: Sequence[str] | N
     others = [c for c in cids if c not in pos]
     for k, c in enumerate(others):
         pos[c] = (len(layers) * X_STEP, (k - (len(others) - 1) / 2) * Y_STEP * 2)
-    top_size = max((abs(v) for v in sizes.values()), default=0.0)
+    top_size = 1.0 if node_sizes and all(0 <= v <= 1 for v in sizes.values()) else \
+        max((abs(v) for v in sizes.values()), default=0.0)  # fractions are drawn on an absolute scale
     nodes = []
     for c in cids:
         x, y = pos[c]
         layer, channel = split_cid(c) if "#" in c else ("", c)
         nodes.append({"id": c, "label": str(channel), "x": x, "y": y, "shape": "dot", "physics": False,
-                      "size": round(scale(sizes.get(c, 0.0), top_size, 6, 24), 3), "color": OWN,
+                      "size": round(scale(sizes.get(c, 0.0), top_size, 4, 15), 3), "color": OWN,
                       "title": f"{c}" + (f"\nlayer {layer}" if layer else "") +
                                (f"\n{sizes[c]:.4g}" if c in sizes and node_sizes else f"\ndegree {degree[c]}")})
     shared_set = set(shared)
     seen: dict[tuple[str, str], dict[str, Any]] = {}
-    top_w = max((abs(float(r[weight_key])) for _, _, r in pairs if weight_key and _num(r.get(weight_key))),
-                default=0.0)
+    top_w = 1.0 if weight_key == "fraction" else max(
+        (abs(float(r[weight_key])) for _, _, r in pairs if weight_key and _num(r.get(weight_key))), default=0.0)
     for s, d, r in pairs:
         if (s, d) in seen:
             continue
         w = float(r[weight_key]) if weight_key and _num(r.get(weight_key)) else 1.0
         detail = "\n".join(f"{k} {_fmt(v)}" for k, v in r.items() if k not in ("src", "dst", via_key))
-        seen[(s, d)] = _edge(s, d, w, top_w or 1.0, (s, d) in shared_set, f"{s} → {d}\n{detail}".rstrip())
+        seen[(s, d)] = _edge(s, d, w, top_w or 1.0, (s, d) in shared_set, f"{s} → {d}\n{detail}".rstrip(),
+                             hi=4.0)
     for n in nodes:
         if shared_set and any(n["id"] in pair for pair in shared_set & set(seen)):
             n["color"] = SHARED

@@ -1,0 +1,98 @@
+"""The explorer in a real browser: `amx-explore` on a seeded store, driven by headless Chromium.
+
+Skips when /usr/bin/chromium or the playwright package is missing, unless AMX_REQUIRE_BROWSER=1 (then
+it fails). Screenshots go to artifacts/explorer/ (git-ignored), with the server's log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from cypher import open_store
+
+from .browser import ARTIFACTS, browser_missing, chromium_page, explorer_server, open_page, wait_for_graphs
+from .conftest import seed
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser_ready():
+    reason = browser_missing()
+    if reason:
+        if os.environ.get("AMX_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"AMX_REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture(scope="module")
+def served(browser_ready, tmp_path_factory):
+    url = f"ladybug://{tmp_path_factory.mktemp('browser') / 'store.lbug'}"
+    seed(url)
+    with explorer_server(url) as base, chromium_page() as page:
+        yield url, base, page
+
+
+def _shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def test_image_page_draws_both_circuits_with_every_node(served):
+    url, base, page = served
+    with open_store(url, read_only=True) as s:
+        image_id = s.run("class_images", cls="goldfinch")[0]["image_id"]
+        expected = {}
+        for kind in ("original", "explanation"):
+            nodes = s.run("image_nodes", image_id=image_id, kind=kind)
+            edges = s.run("image_circuit", image_id=image_id, kind=kind)
+            logits = s.run("image_logits", image_id=image_id, kind=kind)
+            expected[kind] = (len(nodes) + len({r["class_index"] for r in logits}), len(edges) + len(logits))
+    seconds = open_page(page, base, f"page=Image&cls=goldfinch&image={image_id}",
+                        graphs={"original", "explanation"}, text="confidence on e")
+    graphs = wait_for_graphs(page, {"original", "explanation"})
+    for kind in ("original", "explanation"):
+        g = graphs[kind]
+        assert (g["nodes"], g["edges"]) == expected[kind], kind
+        assert g["rendered"] == expected[kind][0] and g["canvas"] == 1
+    page.locator("iframe").first.scroll_into_view_if_needed()
+    time.sleep(0.3)
+    _shot(page, "image_page")
+    (ARTIFACTS / "browser_timings.json").write_text(json.dumps({"image_page_s": round(seconds, 3)}))
+
+
+def test_named_query_runs_in_the_browser(served):
+    url, base, page = served
+    open_page(page, base, "page=Queries", text="Named query")
+    box = page.get_by_role("combobox", name="Named query")  # pick a query by typing into the select box
+    box.click()
+    page.keyboard.type("shared_edges")
+    page.keyboard.press("Enter")
+    page.get_by_text("Columns: src, dst, images, fraction, mean_weight").wait_for()
+    page.get_by_role("button", name="Run query").click()
+    with open_store(url, read_only=True) as s:
+        first_class = s.run("classes")[0]["class"]
+        n = len(s.run("shared_edges", cls=first_class))
+    page.get_by_text(f"{n} rows", exact=True).wait_for()
+    wait_for_graphs(page, {"query"})
+    _shot(page, "queries_page")
+
+
+def test_console_write_is_refused_in_the_browser(served):
+    url, base, page = served
+    with open_store(url, read_only=True) as s:
+        before = s.stats()
+    open_page(page, base, "page=Queries", text="Cypher console")
+    area = page.get_by_label("Cypher", exact=True)
+    area.fill("MATCH (k:Class) DETACH DELETE k")
+    area.press("Control+Enter")
+    page.get_by_role("button", name="Run read-only").click()
+    page.get_by_text("Refused: the console is read-only").wait_for()
+    page.get_by_text("Refused").first.scroll_into_view_if_needed()
+    _shot(page, "console_refusal")
+    with open_store(url, read_only=True) as s:
+        assert s.stats() == before
