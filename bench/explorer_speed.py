@@ -69,7 +69,7 @@ def measure(url: str, repeats: int) -> tuple[list[tuple[str, list[float], list[f
     pages = [
         ("Queries form (baseline)", "page=Queries", set(), "Named query"),
         ("Image", None, {"original", "explanation"}, "confidence on e"),
-        ("Class", f"page=Class", {"consensus"}, "Channel frequency per layer"),
+        ("Class", "page=Class", {"consensus"}, "Channel frequency per layer"),
         ("Compare", "page=Compare", {"class_a", "class_b"}, "Difference"),
         ("Exports", "page=Exports", set(), "Download GraphML"),
     ]
