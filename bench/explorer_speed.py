@@ -27,7 +27,7 @@ from cypher import open_store
 from tests.explorer.browser import browser_missing, chromium_page, explorer_server, open_page, wait_for_graphs
 from tests.store.synthetic import Shape, iter_dataset
 
-SHAPE = Shape(layers=5, pool=64, keep_original=16, keep_explanation=16, edge_p=0.8, logits=5)
+SHAPE = Shape(layers=5, pool=32, keep_original=16, keep_explanation=16, edge_p=0.8, logits=5)
 CLASS_NAMES = ["cheetah", "tabby", "goldfinch", "baboon", "monarch", "orange", "espresso", "lion", "ox", "sorrel",
                "bald eagle", "fox squirrel", "space shuttle", "dog", "jay", "robin"]
 
@@ -65,12 +65,13 @@ def measure(url: str, repeats: int) -> tuple[list[tuple[str, list[float], list[f
         stats = s.stats()
         classes = s.run("classes")
         cls = classes[len(classes) // 2]["class"]
+        other = classes[0]["class"]
         image_ids = [r["image_id"] for r in s.run("class_images", cls=cls)]
     pages = [
         ("Queries form (baseline)", "page=Queries", set(), "Named query"),
         ("Image", None, {"original", "explanation"}, "confidence on e"),
-        ("Class", "page=Class", {"consensus"}, "Channel frequency per layer"),
-        ("Compare", "page=Compare", {"class_a", "class_b"}, "Difference"),
+        ("Class", f"page=Class&cls={cls}&support=0.5", {"consensus"}, "Channel frequency per layer"),
+        ("Compare", f"page=Compare&cls={cls}&b={other}&support=0.5", {"class_a", "class_b"}, "Difference"),
         ("Exports", "page=Exports", set(), "Download GraphML"),
     ]
     rows = []

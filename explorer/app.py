@@ -36,14 +36,23 @@ def _missing_embedded(url: str) -> bool:
 
 
 def _from_query_params() -> None:
-    """Deep links (?page=Image&cls=...&image=...) seed the widgets once per session."""
+    """Deep links seed the widgets once per session: ?page=Image&cls=...&image=..., ?page=Class&cls=...&support=0.3,
+    ?page=Compare&cls=A&b=B&support=0.5."""
     if st.session_state.get("_seeded"):
         return
     qp = st.query_params
     if qp.get("page") in PAGES:
         st.session_state["page"] = qp["page"]
     if qp.get("cls"):
-        st.session_state["img_cls"] = qp["cls"]
+        st.session_state["img_cls"] = st.session_state["cls_cls"] = st.session_state["cmp_a"] = qp["cls"]
+    if qp.get("b"):
+        st.session_state["cmp_b"] = qp["b"]
+    try:
+        support = float(qp.get("support", "nan"))
+    except ValueError:
+        support = float("nan")
+    if 0.0 <= support <= 1.0:
+        st.session_state["cls_support"] = st.session_state["cmp_support"] = round(support * 20) / 20
     if qp.get("image"):
         st.session_state["image_id"] = st.session_state["current_image"] = qp["image"]
     st.session_state["_seeded"] = True

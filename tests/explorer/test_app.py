@@ -225,3 +225,14 @@ def test_a_folder_instead_of_a_store_file_is_one_clear_message(tmp_path, app_env
     app_env(str(tmp_path))
     at = _app("Image")
     assert not at.exception and len(at.error) == 1 and "folder" in at.error[0].value
+
+
+def test_deep_links_seed_class_support_and_compare(ladybug_seeded, app_env):
+    app_env(ladybug_seeded)
+    at = _ok(_app("Class", cls="goldfinch", support="0.25"))
+    assert at.selectbox(key="cls_cls").value == "goldfinch" and at.slider(key="cls_support").value == 0.25
+    at = _ok(_app("Compare", cls="tabby", b="cheetah", support="1"))
+    assert (at.selectbox(key="cmp_a").value, at.selectbox(key="cmp_b").value) == ("tabby", "cheetah")
+    assert at.slider(key="cmp_support").value == 1.0
+    at = _ok(_app("Class", support="not a number"))
+    assert at.slider(key="cls_support").value == 0.5
