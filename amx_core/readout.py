@@ -52,6 +52,7 @@ class, each through the segment between two taps only (about 3 s per image for e
 from __future__ import annotations
 
 import copy
+import threading
 import time
 import weakref
 from collections.abc import Iterator, Sequence
@@ -220,6 +221,7 @@ class _Surrogate:
         self.net = abs_surrogate(net)
         self.modules = dict(self.net.named_modules())
         self.gain_names = [n for n, m in self.modules.items() if isinstance(m, _Gain)]
+        self.lock = threading.Lock()  # gated_rows sets per-image gains on the shared surrogate
         self.mats, self.scales = [], []
         with torch.no_grad():
             for i, src in enumerate(self.taps):
@@ -260,6 +262,10 @@ class _Surrogate:
     def gated_rows(self, i: int, targets: Sequence[int], gains: dict[str, list[torch.Tensor]]) -> torch.Tensor:
         """Rows M_gated[targets, :] of pair i (scaled like the ungated matrix): one small forward and one
         backward of the 1x1 surrogate, batched over the targets (the surrogate is linear in the probe)."""
+        with self.lock:
+            return self._gated_rows(i, targets, gains)
+
+    def _gated_rows(self, i: int, targets: Sequence[int], gains: dict[str, list[torch.Tensor]]) -> torch.Tensor:
         k, c = len(targets), self.widths[self.taps[i]]
         for name in self.gain_names:
             self.modules[name].gains = gains.get(name)
