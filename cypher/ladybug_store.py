@@ -42,7 +42,10 @@ class LadybugStore(Store):
         if read_only and not path.exists():
             raise StoreError(f"no embedded store at {path}: nothing has been ingested there yet")
         if not read_only:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(f"cannot create embedded store {path}: {e.strerror or e} ({path.parent})") from None
         try:
             # the engine's default buffer pool (a share of RAM, reserved lazily): a fixed 1 GiB pool
             # ran out during a checkpoint at ~3.4M edges

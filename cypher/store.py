@@ -25,6 +25,7 @@ import abc
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -40,6 +41,10 @@ from .queries import get_query
 NEO4J_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
 LADYBUG_SCHEME = "ladybug://"
 BATCH_ROWS = 10_000  # rows per UNWIND statement: large enough to amortise, small enough for one message
+
+# Statements that touch the file system or load extensions: a read-only transaction does not stop
+# LadybugDB's `COPY ... TO` or `LOAD FROM`, so the console refuses them by keyword on both backends.
+FILE_ACCESS = re.compile(r"\b(COPY|LOAD|EXPORT|IMPORT|INSTALL|ATTACH)\b", re.IGNORECASE)
 
 Exec = Callable[[str, dict[str, Any]], list[dict[str, Any]]]
 
@@ -280,6 +285,9 @@ class Store(abc.ABC):
         if not self.read_only:
             raise StoreError("free-form Cypher runs only on a store opened read-only "
                              "(open_store(..., read_only=True)), so that it cannot change the data")
+        if FILE_ACCESS.search(text):
+            raise StoreError("the console does not read or write files (COPY, LOAD, EXPORT, IMPORT, INSTALL, "
+                             "ATTACH are refused); use the named queries or the Exports page")
         return self._read(text, params, what="console query")
 
     def rebuild_aggregates(self, class_name: str) -> int:

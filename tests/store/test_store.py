@@ -201,6 +201,26 @@ def test_read_only_refuses_every_kind_of_write(open_, backend):
     assert s.run_cypher("MATCH (i:Image) RETURN i.path AS path") == [{"path": DATA[0][0].path}]
 
 
+def test_console_refuses_file_access(open_, tmp_path):
+    w = open_()
+    w.write_circuits(*DATA[0])
+    w.close()
+    s = open_(read_only=True)
+    target = tmp_path / "dump.csv"
+    for text in (f"COPY (MATCH (i:Image) RETURN i.path) TO '{target}'",
+                 f"LOAD FROM '{target}' RETURN *",
+                 f"LOAD CSV FROM 'file:///{target}' AS row RETURN row"):
+        with pytest.raises(StoreError, match="does not read or write files"):
+            s.run_cypher(text)
+    assert not target.exists()
+
+
+def test_store_path_under_a_file_is_a_store_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match="cannot create embedded store"):
+        open_store(f"ladybug://{tmp_path / 'file' / 'store.lbug'}")
+
+
 def test_free_form_cypher_needs_read_only_mode(open_):
     with pytest.raises(StoreError, match="read-only"):
         open_().run_cypher("MATCH (n) RETURN count(n) AS n")
