@@ -9,7 +9,7 @@ SAMPLES := data/samples/manifest.json
 STORE ?= out/demo/store.lbug
 PYTEST_ARGS ?=
 
-.PHONY: install samples demo test test-fast lint neo4j-start neo4j-stop clean
+.PHONY: install samples demo explore test test-fast lint neo4j-start neo4j-stop clean
 
 install: $(STAMP)
 
@@ -29,6 +29,9 @@ demo: install samples
 	$(PY) -m ingest.cli --class tabby --images data/samples/tabby_cat --store $(STORE)
 	@echo
 	@echo "Open the explorer on it:  $(VENV)/bin/amx-explore --store $(STORE)"
+
+explore: install
+	$(VENV)/bin/amx-explore --store $(STORE)
 
 # The whole suite: unit, contract (embedded + Neo4j when AMX_NEO4J_URI is set), slow (real classifier).
 test: install samples
