@@ -12,8 +12,11 @@ class ExplainConfig:
     # optimisation
     steps: int = 60
     lr: float = 0.01
+    unet_lr: float | None = None  # the U-Net's own learning rate (None: `lr`); `lr` then drives the free grid
+    detach_threshold: bool = False  # no gradient through the per-image standardisation and quantile shift
     mask_resolution: int = 14  # the generator's output grid, upsampled bilinearly to the input size
     width: int = 16  # channels of the generator's first level
+    free_grid: bool = False  # add a free per-cell logit to the generator's output (direct spatial control)
     seed: int = 0
     # loss weights (paper: activation matching, KL, CE, area, binarisation, TV, robustness)
     layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)  # alpha per tapped layer

@@ -87,8 +87,14 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
     passes = 1
     target = torch.tensor(targets, device=device) if targets is not None else logits_x.argmax(1)
 
-    gen = MaskUNet.seeded(b, width=cfg.width, resolution=cfg.mask_resolution, seed=cfg.seed).to(device)
-    opt = torch.optim.Adam(gen.parameters(), lr=cfg.lr)
+    gen = MaskUNet.seeded(b, width=cfg.width, resolution=cfg.mask_resolution, seed=cfg.seed,
+                          free_grid=cfg.free_grid).to(device)
+    grid = [p for n, p in gen.named_parameters() if n == "grid"]
+    net_params = [p for n, p in gen.named_parameters() if n != "grid"]
+    opt = torch.optim.Adam(net_params, lr=cfg.unet_lr if cfg.unet_lr is not None else cfg.lr)
+    # the free grid: SGD with momentum on the per-image RMS-normalised gradient. Adam's first steps are
+    # lr * sign(g) for every cell, which leaves the grid in large ties that the quantile shift cannot rank
+    grid_opt = torch.optim.SGD(grid, lr=cfg.lr, momentum=0.9) if grid else None
     rngs = [torch.Generator().manual_seed(cfg.seed + 1) for _ in range(b)]
     kinds = cfg.background_kinds
     alpha = torch.tensor(cfg.layer_weights, device=device)
@@ -127,8 +133,14 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
         if trace is not None:
             trace.append({k: float(v.detach().mean()) for k, v in terms.items()} | {"soft_area": float(soft.mean())})
         opt.zero_grad(set_to_none=True)
+        if grid_opt:
+            grid_opt.zero_grad(set_to_none=True)
         per_image.sum().backward()  # a sum: each image's generator gets its own loss's gradient
         opt.step()
+        if grid_opt and grid[0].grad is not None:
+            g = grid[0].grad
+            g /= g.flatten(1).pow(2).mean(1).sqrt().view(-1, 1, 1, 1) + 1e-12
+            grid_opt.step()
         if progress:
             progress(step + 1, cfg.steps)
 
@@ -187,8 +199,11 @@ def _mask_logits(z: torch.Tensor, goals: torch.Tensor, tau: float, cfg: ExplainC
     """
     if cfg.area_control:
         flat = z.flatten(1)
-        flat = (flat - flat.mean(1, keepdim=True)) / (flat.std(1, keepdim=True) + 1e-6)
-        srt = flat.sort(1).values
+        mean, std = flat.mean(1, keepdim=True), flat.std(1, keepdim=True) + 1e-6
+        if cfg.detach_threshold:  # the shift is set by the schedule, not learned through
+            mean, std = mean.detach(), std.detach()
+        flat = (flat - mean) / std
+        srt = (flat.detach() if cfg.detach_threshold else flat).sort(1).values
         pos = ((1 - goals.clamp(0, 1)) * (flat.shape[1] - 1)).clamp(0, flat.shape[1] - 1)
         low = pos.floor().long()
         high = pos.ceil().long()

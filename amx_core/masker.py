@@ -15,10 +15,13 @@ from torch import nn
 class MaskUNet(nn.Module):
     """Encoder 112→56→28→14, decoder back to 56 with skips; returns mask logits [B, 1, R, R]."""
 
-    def __init__(self, copies: int, width: int = 16, resolution: int = 56):
+    def __init__(self, copies: int, width: int = 16, resolution: int = 56, free_grid: bool = False):
         super().__init__()
         self.copies = copies
         self.resolution = resolution
+        # an optional free logit per output cell and image, added to the decoder's output: direct spatial
+        # control (an Extremal-Perturbation-style mask parameter) next to the image-driven U-Net
+        self.grid = nn.Parameter(torch.zeros(copies, 1, resolution, resolution)) if free_grid else None
         w = width
 
         def conv(cin, cout, k=3, stride=1):
@@ -33,12 +36,12 @@ class MaskUNet(nn.Module):
         self.out = conv(w, 1, k=1)
 
     @classmethod
-    def seeded(cls, copies: int, *, width: int, resolution: int, seed: int) -> MaskUNet:
+    def seeded(cls, copies: int, *, width: int, resolution: int, seed: int, free_grid: bool = False) -> MaskUNet:
         """`copies` generators that all start from the weights a single seeded one would have."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            single = cls(1, width, resolution)
-        net = cls(copies, width, resolution)
+            single = cls(1, width, resolution, free_grid)
+        net = cls(copies, width, resolution, free_grid)
         with torch.no_grad():
             for (_, p_many), (_, p_one) in zip(net.named_parameters(), single.named_parameters(), strict=True):
                 p_many.copy_(p_one.repeat((copies,) + (1,) * (p_one.dim() - 1)))
@@ -61,6 +64,8 @@ class MaskUNet(nn.Module):
         logits = self._g(self.out, d2)
         if logits.shape[-1] != self.resolution:
             logits = F.adaptive_avg_pool2d(logits, self.resolution)
+        if self.grid is not None:
+            logits = logits + self.grid
         return logits
 
 
