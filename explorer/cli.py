@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -69,17 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     cmd = streamlit_command(url, args.port, args.address)
     print(f"amx-explore: {redact(url)} (read-only) on http://{args.address}:{args.port}", file=sys.stderr,
           flush=True)
-    proc = subprocess.Popen(cmd, env=env)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        return 130
-
+    # Become Streamlit (exec, no child): a SIGTERM or Ctrl-C to amx-explore then stops the server itself,
+    # where a child process would be orphaned and keep the port.
+    os.execve(cmd[0], cmd, env)
+    return 0  # not reached
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,21 +13,12 @@ from explorer import cli
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class FakePopen:
-    calls: list = []
-
-    def __init__(self, cmd, env=None):
-        FakePopen.calls.append((cmd, env))
-
-    def wait(self, timeout=None):
-        return 0
-
-
 @pytest.fixture
 def popen(monkeypatch):
-    FakePopen.calls = []
-    monkeypatch.setattr(cli.subprocess, "Popen", FakePopen)
-    return FakePopen.calls
+    """Record the exec that would turn amx-explore into Streamlit, instead of doing it."""
+    calls = []
+    monkeypatch.setattr(cli.os, "execve", lambda path, cmd, env: calls.append((cmd, env)))
+    return calls
 
 
 def _opt(cmd: list[str], name: str) -> str:
