@@ -17,6 +17,8 @@ class ExplainConfig:
     mask_resolution: int = 14  # the generator's output grid, upsampled bilinearly to the input size
     width: int = 16  # channels of the generator's first level
     free_grid: bool = False  # add a free per-cell logit to the generator's output (direct spatial control)
+    prior: str = "none"  # "occlusion": start the free grid from a coarse occlusion ranking (prior_grid^2 passes)
+    prior_grid: int = 7
     seed: int = 0
     # loss weights (paper: activation matching, KL, CE, area, binarisation, TV, robustness)
     layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)  # alpha per tapped layer

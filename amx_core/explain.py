@@ -90,6 +90,12 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
     gen = MaskUNet.seeded(b, width=cfg.width, resolution=cfg.mask_resolution, seed=cfg.seed,
                           free_grid=cfg.free_grid).to(device)
     grid = [p for n, p in gen.named_parameters() if n == "grid"]
+    if cfg.prior == "occlusion":
+        if not grid:
+            raise ValueError("prior='occlusion' initialises the free grid: set free_grid=True")
+        with torch.no_grad():
+            grid[0].copy_(_occlusion_prior(classifier, pixels, target, cfg))
+        passes += cfg.prior_grid**2 + 1  # forward only, per image
     net_params = [p for n, p in gen.named_parameters() if n != "grid"]
     opt = torch.optim.Adam(net_params, lr=cfg.unet_lr if cfg.unet_lr is not None else cfg.lr)
     # the free grid: SGD with momentum on the per-image RMS-normalised gradient. Adam's first steps are
@@ -171,6 +177,31 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
             },
         ))
     return out
+
+
+def _occlusion_prior(classifier, pixels, target, cfg: ExplainConfig) -> torch.Tensor:
+    """Necessity of each cell of a coarse `prior_grid` x `prior_grid` grid: the drop of the target's
+    log-probability when that cell alone is set to the baseline (forward passes only, one per cell).
+    Returned standardised per image at the generator's resolution, to start the free grid from a
+    ranking that already means something (a gradient step from a flat start replaces the ranking
+    with the first gradient's sign pattern, which measured far worse)."""
+    b, _, h, w = pixels.shape
+    g = cfg.prior_grid
+    cells = torch.eye(g * g, device=pixels.device).view(g * g, 1, g, g)
+    holes = 1 - F.interpolate(cells, size=(h, w), mode="nearest")
+    base = classifier.baseline
+    out = []
+    for i in range(b):
+        lp0 = torch.log_softmax(classifier(pixels[i : i + 1]), 1)[0, target[i]]
+        lp = torch.cat([
+            torch.log_softmax(classifier(apply_mask(pixels[i : i + 1], holes[j : j + 16], base)), 1)[:, target[i]]
+            for j in range(0, g * g, 16)
+        ])
+        out.append((lp0 - lp).view(1, 1, g, g))
+    score = F.interpolate(torch.cat(out), size=(cfg.mask_resolution,) * 2, mode="bilinear", align_corners=False)
+    flat = score.flatten(1)
+    flat = (flat - flat.mean(1, keepdim=True)) / (flat.std(1, keepdim=True) + 1e-6)
+    return flat.view_as(score)
 
 
 def _area_goals(step: int, b: int, cfg: ExplainConfig, gens: list[torch.Generator]) -> torch.Tensor:

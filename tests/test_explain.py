@@ -230,3 +230,15 @@ def test_real_classifier_on_two_sample_photos():
         assert ex.metrics["classifier_passes"] <= 200
         with torch.no_grad():
             assert int(clf(ex.explanation[None]).argmax()) == ex.target
+
+
+def test_occlusion_prior_needs_the_free_grid_and_finds_the_patch():
+    clf = patch_classifier()
+    with pytest.raises(ValueError, match="free_grid"):
+        explain(clf, patch_image()[None], config=FAST.with_(prior="occlusion"), report=False)
+    cfg = FAST.with_(free_grid=True, prior="occlusion", prior_grid=4, unet_lr=0.0, detach_threshold=True)
+    (ex,) = explain(clf, patch_image()[None], config=cfg, report=False)
+    truth = patch_mask()
+    assert float((ex.mask * truth).sum() / truth.sum()) >= 0.85
+    assert float((ex.mask * (1 - truth)).sum() / (1 - truth).sum()) <= 0.05
+    assert ex.metrics["classifier_passes"] >= 4 * 4 + 1 + cfg.steps
