@@ -25,7 +25,7 @@ from torch import nn
 
 from .circuit import Circuit
 from .hooks import capture, frozen
-from .models import Classifier
+from .models import Classifier, apply_mask
 from .readout import DEFAULT_READOUT, ReadoutConfig, circuit_channels
 
 ABLATION_MODES = ("zero", "mean")
@@ -210,7 +210,7 @@ def sufficiency_curve(
     """Top-1 kept and logit fraction against k channels per tapped layer (capped at each layer's width),
     for the circuit read with `config` from pixels (or mask*pixels) and for `n_random` random circuits of
     the same per-layer size, evaluated on that same input. One readout plus one batched pass per k."""
-    x = pixels if mask is None else pixels * mask
+    x = pixels if mask is None else apply_mask(pixels, mask, classifier.baseline[0])
     clean, fill = _fill(classifier, x, mode, reference)
     target = int(clean.argmax()) if class_index is None else int(class_index)
     selections = circuit_channels(classifier, x, config=config, class_index=target, ks=ks)

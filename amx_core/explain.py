@@ -19,7 +19,7 @@ from .config import ExplainConfig, get_preset
 from .hooks import capture, frozen
 from .masker import MaskUNet
 from .metrics import connected_regions, deletion_insertion_auc, robustness_rate, top_mask
-from .models import Classifier
+from .models import Classifier, apply_mask
 
 Progress = Callable[[int, int], None]  # (step done, steps in all)
 
@@ -40,10 +40,6 @@ class Explanation:
     def explanation(self) -> torch.Tensor:
         return apply_mask(self.pixels, self.mask, self.baseline)
 
-
-def apply_mask(pixels: torch.Tensor, mask: torch.Tensor, baseline: torch.Tensor) -> torch.Tensor:
-    """e = m*x in the classifier's normalised space, written in pixel space."""
-    return pixels * mask + baseline * (1 - mask)
 
 
 def explain(

@@ -117,6 +117,11 @@ class Classifier(nn.Module):
         return dict(self.net.named_modules())[name]
 
 
+def apply_mask(pixels: torch.Tensor, mask: torch.Tensor, baseline: torch.Tensor) -> torch.Tensor:
+    """e = m*x in the classifier's normalised space, written in pixel space: removed pixels show `baseline`."""
+    return pixels * mask + baseline * (1 - mask)
+
+
 def load_classifier(name: str = "efficientnet_lite0", *, weights: str | None = None, device: str = "cpu") -> Classifier:
     """Load a registered model with ImageNet weights.
 

@@ -64,7 +64,7 @@ from torch import nn
 
 from .circuit import Circuit, Edge, LogitLink, Node, config_hash, make_cid
 from .hooks import capture, frozen
-from .models import Classifier
+from .models import Classifier, apply_mask
 
 INGRESS_MODES = ("weights", "gated", "gradient")
 SELECTIONS = ("activation", "flow")
@@ -435,7 +435,7 @@ def circuit_channels(classifier: Classifier, pixels: torch.Tensor, mask: torch.T
                      ks: Sequence[int] | None = None) -> dict[str, list[int]] | list[dict[str, list[int]]]:
     """Only the node selection (no edges): kept channels per tap, or one selection per k in `ks` from a
     single forward pass. Used by the ablation checks."""
-    x = pixels if mask is None else pixels * mask
+    x = pixels if mask is None else apply_mask(pixels, mask, classifier.baseline[0])
     with frozen(classifier):
         reader = _Reader(classifier, x, config, class_index)
         if ks is None:
@@ -460,7 +460,7 @@ def read_circuit(
     """
     start = time.perf_counter()
     kind = kind or ("original" if mask is None else "explanation")
-    x = pixels if mask is None else pixels * mask
+    x = pixels if mask is None else apply_mask(pixels, mask, classifier.baseline[0])
     taps = classifier.spec.taps
     with frozen(classifier):
         r = _Reader(classifier, x, config, class_index)
