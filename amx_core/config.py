@@ -43,7 +43,7 @@ class ExplainConfig:
     straight_through_from: float = 0.75  # fraction of steps after which the mask is binarised (STE)
     background_kinds: tuple[str, ...] = BACKGROUND_KINDS
     robust_samples: int = 1  # random backgrounds per image per step for the robustness term
-    # choosing the binary mask: the smallest area on this ladder that keeps the label on a black
+    # choosing the binary mask: the smallest area on this ladder that keeps the label on the baseline
     # background and on `check_backgrounds` random backgrounds (at least `check_pass` of them)
     area_ladder: tuple[float, ...] = (0.01, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0)
     area_floor: float = 0.0

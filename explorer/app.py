@@ -264,6 +264,23 @@ def _param_input(p: dict[str, Any], classes: list[str], prefix: str) -> Any:
     return st.text_input(label, value=str(default or ""), key=key)
 
 
+def _query_results(prefix: str, classes: list[str], run: Any):
+    """The query form, and the rows of the last submitted query while it stays selected (None otherwise).
+
+    Returns (query header, (name, values) last submitted, rows or None); a store error is shown here."""
+    q, values, submitted = _query_form(prefix, classes)
+    if submitted:
+        st.session_state[f"{prefix}_last"] = (q["name"], values)
+    last = st.session_state.get(f"{prefix}_last")
+    if not last or last[0] != q["name"]:
+        return q, last, None
+    try:
+        return q, last, run(last[0], **last[1])
+    except StoreError as e:
+        st.error(str(e))
+        return q, last, None
+
+
 def _query_form(prefix: str, classes: list[str]) -> tuple[dict[str, Any], dict[str, Any], bool]:
     """A named query chosen from the library and its form, built from the query's header."""
     qs = {q["name"]: q for q in cache.queries()}
@@ -280,23 +297,15 @@ def _query_form(prefix: str, classes: list[str]) -> tuple[dict[str, Any], dict[s
 def queries_page(url: str, run: Any, classes: list[dict[str, Any]], store: Any) -> None:
     st.header("Named queries")
     names = [c["class"] for c in classes]
-    q, values, submitted = _query_form("q", names)
-    if submitted:
-        st.session_state["q_last"] = (q["name"], values)
-    last = st.session_state.get("q_last")
-    if last and last[0] == q["name"]:
-        try:
-            rows = run(last[0], **last[1])
-        except StoreError as e:
-            st.error(str(e))
-        else:
-            st.markdown(f"**{len(rows)} rows**")
-            _table(rows, q["columns"], key="q_table")
-            st.download_button("Download CSV", views.rows_csv(rows, q["columns"]), file_name=f"{q['name']}.csv",
-                               mime="text/csv", key="q_csv")
-            if rows and views.rows_are_edges(rows, q["columns"]):
-                layers = data.class_layers(run, last[1]["cls"]) if last[1].get("cls") else None
-                _graph(views.edge_rows_graph(rows, layers=layers), name="query")
+    q, last, rows = _query_results("q", names, run)
+    if rows is not None:
+        st.markdown(f"**{len(rows)} rows**")
+        _table(rows, q["columns"], key="q_table")
+        st.download_button("Download CSV", views.rows_csv(rows, q["columns"]), file_name=f"{q['name']}.csv",
+                           mime="text/csv", key="q_csv")
+        if rows and views.rows_are_edges(rows, q["columns"]):
+            layers = data.class_layers(run, last[1]["cls"]) if last[1].get("cls") else None
+            _graph(views.edge_rows_graph(rows, layers=layers), name="query")
 
     st.header("Cypher console (read-only)")
     st.caption("Runs on a read-only connection: reading queries only. "
@@ -347,18 +356,10 @@ def exports_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
             st.caption(f"{len(circuit.nodes)} channels, {len(circuit.edges)} edges, "
                        f"{len(circuit.logit_links)} logit links")
     st.subheader("Query results as CSV")
-    q, values, submitted = _query_form("x", [c["class"] for c in classes])
-    if submitted:
-        st.session_state["x_last"] = (q["name"], values)
-    last = st.session_state.get("x_last")
-    if last and last[0] == q["name"]:
-        try:
-            rows = run(last[0], **last[1])
-        except StoreError as e:
-            st.error(str(e))
-        else:
-            st.download_button(f"Download CSV ({len(rows)} rows)", views.rows_csv(rows, q["columns"]),
-                               file_name=f"{q['name']}.csv", mime="text/csv", key="x_csv")
+    q, _, rows = _query_results("x", [c["class"] for c in classes], run)
+    if rows is not None:
+        st.download_button(f"Download CSV ({len(rows)} rows)", views.rows_csv(rows, q["columns"]),
+                           file_name=f"{q['name']}.csv", mime="text/csv", key="x_csv")
 
 
 # ----------------------------------------------------------------------------------------- main
