@@ -10,7 +10,7 @@ BACKGROUND_KINDS = ("noise", "flat", "blur", "shuffle")
 @dataclass(frozen=True)
 class ExplainConfig:
     # optimisation
-    steps: int = 60
+    steps: int = 40
     lr: float = 0.01
     unet_lr: float | None = None  # the U-Net's own learning rate (None: `lr`); `lr` then drives the free grid
     detach_threshold: bool = False  # no gradient through the per-image standardisation and quantile shift
@@ -19,6 +19,9 @@ class ExplainConfig:
     free_grid: bool = False  # add a free per-cell logit to the generator's output (direct spatial control)
     prior: str = "none"  # "occlusion": start the free grid from a coarse occlusion ranking (prior_grid^2 passes)
     prior_grid: int = 7
+    # also search the ladder on a coarse occlusion ranking and keep the smaller verified binary mask
+    # (prior_grid^2 + 1 forward passes plus one more ladder search, counted in classifier_passes)
+    occlusion_candidate: bool = True
     seed: int = 0
     # loss weights (paper: activation matching, KL, CE, area, binarisation, TV, robustness)
     layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)  # alpha per tapped layer

@@ -150,6 +150,16 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
         rank = _mask_logits(gen(pixels), torch.full((b,), cfg.area_target, device=device), cfg.temperature_end, cfg,
                             (h, w))
         masks, select_passes = _select_masks(classifier, pixels, rank, target, cfg)
+        source = ["generator"] * b
+        if cfg.occlusion_candidate:
+            # a second candidate ranking from coarse occlusion; the smaller verified binary mask wins
+            occ = F.interpolate(_occlusion_prior(classifier, pixels, target, cfg), size=(h, w), mode="bilinear",
+                                align_corners=False)
+            occ_masks, occ_passes = _select_masks(classifier, pixels, occ, target, cfg)
+            select_passes += occ_passes + cfg.prior_grid**2 + 1
+            for i in range(b):
+                if float(occ_masks[i].mean()) < float(masks[i].mean()):
+                    masks[i], rank[i], source[i] = occ_masks[i], occ[i], "occlusion"
         probs_x = torch.softmax(logits_x, 1)
         logits_e = classifier(apply_mask(pixels, masks, base))
         probs_e = torch.softmax(logits_e, 1)
@@ -170,6 +180,7 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
                 "mask_area": float(masks[i].mean()),
                 "steps": cfg.steps,
                 "classifier_passes": passes,
+                "mask_source": source[i],
             },
         ))
     return out

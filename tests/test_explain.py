@@ -84,7 +84,8 @@ def patch_mask() -> torch.Tensor:
 # small, fast settings for 32x32 inputs; robustness backgrounds that do not carry colour evidence of
 # their own (a flat green background would argue for class 1 here, by construction)
 FAST = ExplainConfig(steps=40, lr=0.03, width=8, mask_resolution=8, background_kinds=("noise", "blur", "shuffle"),
-                     blur_sigma=2.0, robustness_samples=6, auc_steps=8)
+                     blur_sigma=2.0, robustness_samples=6, auc_steps=8,
+                     occlusion_candidate=False)  # these tests judge the generator alone
 
 
 def test_the_synthetic_classifier_needs_the_patch():
@@ -243,3 +244,20 @@ def test_occlusion_prior_needs_the_free_grid_and_finds_the_patch():
     assert float((ex.mask * truth).sum() / truth.sum()) >= 0.85
     assert float((ex.mask * (1 - truth)).sum() / (1 - truth).sum()) <= 0.05
     assert ex.metrics["classifier_passes"] >= 4 * 4 + 1 + cfg.steps
+
+
+def test_occlusion_candidate_wins_only_with_a_smaller_verified_mask():
+    """With 0 training steps the generator's ranking is meaningless; the occlusion candidate must then
+    supply a small binary mask that keeps the label, and the choice is recorded."""
+    clf = patch_classifier()
+    x = patch_image(0)[None]
+    cfg = FAST.with_(steps=0, occlusion_candidate=True, prior_grid=8)
+    (alone,) = explain(clf, x, config=cfg.with_(occlusion_candidate=False), report=False)
+    (both,) = explain(clf, x, config=cfg, report=False)
+    assert both.metrics["mask_area"] <= alone.metrics["mask_area"]
+    assert both.metrics["label_kept"]
+    if both.metrics["mask_area"] < alone.metrics["mask_area"]:
+        assert both.metrics["mask_source"] == "occlusion"
+    assert both.metrics["mask_area"] <= 3 * float(patch_mask().mean())
+    # the occlusion grid's forward passes (and its ladder search) are counted
+    assert both.metrics["classifier_passes"] - alone.metrics["classifier_passes"] >= 8 * 8 + 1
