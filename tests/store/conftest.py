@@ -69,11 +69,16 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def store_url(backend: str, request: pytest.FixtureRequest, tmp_path) -> str:
     """Address of an empty store with its schema in place."""
+    return empty_store(backend, request, tmp_path)
+
+
+def empty_store(backend: str, request: pytest.FixtureRequest, folder) -> str:
+    """A wiped Neo4j or a new embedded file under `folder`, with the schema in place."""
     if backend == "neo4j":
         url = request.getfixturevalue("neo4j_url")
         wipe_neo4j(url)
     else:
-        url = f"ladybug://{tmp_path / 'store.lbug'}"
+        url = f"ladybug://{folder / 'store.lbug'}"
     with open_store(url) as s:
         s.ensure_schema()
     return url

@@ -11,7 +11,7 @@ import pytest
 from cypher import list_queries, open_store
 from cypher.queries import QUERY_DIR, get_query
 
-from .conftest import BACKENDS, wipe_neo4j
+from .conftest import BACKENDS, empty_store
 from .reference import Reference
 from .synthetic import make_dataset
 
@@ -25,13 +25,8 @@ CIDS = ["blocks.0#1", "blocks.1#4", "blocks.2#7", "blocks.3#2", "blocks.1#99"]
 @pytest.fixture(scope="module", params=BACKENDS)
 def loaded(request, tmp_path_factory):
     """One store per backend holding DATA with rebuilt aggregates, opened read-only for the queries."""
-    if request.param == "neo4j":
-        url = request.getfixturevalue("neo4j_url")
-        wipe_neo4j(url)
-    else:
-        url = f"ladybug://{tmp_path_factory.mktemp('contract') / 'store.lbug'}"
+    url = empty_store(request.param, request, tmp_path_factory.mktemp("contract"))
     with open_store(url) as s:
-        s.ensure_schema()
         for rec, circuits in DATA:
             s.write_circuits(rec, circuits)
         for cls in CLASSES:
