@@ -315,3 +315,19 @@ __all__ = [
     "ABLATION_MODES", "intervene", "circuit_to_channels", "random_channels", "ablated_logits",
     "verify_circuit", "sufficiency_curve", "edge_effects", "edge_fidelity", "curve_metrics", "dataset_reference", "clean_means", "layer_widths",
 ]
+
+
+def read_verified_circuits(classifier: Classifier, pixels: torch.Tensor, explanation: torch.Tensor, target: int, *,
+                           image_id: str, config: ReadoutConfig = DEFAULT_READOUT,
+                           n_random: int = 5) -> tuple[Circuit, Circuit]:
+    """The original's and the explanation's circuits for `target`, each with its ablation checks in
+    its metrics (what amx-explain and amx-ingest both record)."""
+    from .readout import read_circuit
+
+    circuits = []
+    for kind, x in (("original", pixels), ("explanation", explanation)):
+        c = read_circuit(classifier, x, config=config, image_id=image_id, kind=kind, class_index=target)
+        c.metrics.update(verify_circuit(classifier, x, c, class_index=target, n_random=n_random))
+        circuits.append(c)
+    return circuits[0], circuits[1]
+

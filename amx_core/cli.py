@@ -52,23 +52,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def check_device(device: str) -> str:
-    import torch
-
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise AmxError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise AmxError(f"--device {device}: expected cpu or cuda[:N]")
-    return device
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from .config import get_preset
     from .explain import explain
     from .images import discover_images, file_sha256, load_image
-    from .models import imagenet_classes, load_classifier, resolve_class
+    from .models import check_device, imagenet_classes, load_classifier, resolve_class
     from .progress import ProgressBar
 
     if args.batch_size < 1:
@@ -138,13 +128,10 @@ def _record(path: Path, sha: str, ex, classes: list[str], args, config) -> dict:
 
 def _circuits(classifier, ex, sha: str) -> dict:
     """Read both circuits, verify each by ablation, and keep them for writing next to the figures."""
-    from .ablation import verify_circuit
-    from .readout import edge_jaccard, read_circuit
+    from .ablation import read_verified_circuits
+    from .readout import edge_jaccard
 
-    original = read_circuit(classifier, ex.pixels, image_id=sha, kind="original", class_index=ex.target)
-    explanation = read_circuit(classifier, ex.explanation, image_id=sha, kind="explanation", class_index=ex.target)
-    for circuit, pixels in ((original, ex.pixels), (explanation, ex.explanation)):
-        circuit.metrics.update(verify_circuit(classifier, pixels, circuit, class_index=ex.target))
+    original, explanation = read_verified_circuits(classifier, ex.pixels, ex.explanation, ex.target, image_id=sha)
     return {
         "original": original,
         "explanation": explanation,

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .errors import UnknownClassError, UnknownModelError, WeightsUnavailableError
+from .errors import AmxError, UnknownClassError, UnknownModelError, WeightsUnavailableError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -115,6 +115,15 @@ class Classifier(nn.Module):
 
     def module(self, name: str) -> nn.Module:
         return dict(self.net.named_modules())[name]
+
+
+def check_device(device: str) -> str:
+    """`cpu` or `cuda[:N]`, refused in one line when CUDA is asked for and absent."""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise AmxError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise AmxError(f"--device {device}: expected cpu or cuda[:N]")
+    return device
 
 
 def apply_mask(pixels: torch.Tensor, mask: torch.Tensor, baseline: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from amx_core.circuit import Circuit, ImageRecord, config_hash
+from amx_core.circuit import ImageRecord, config_hash
 from amx_core.errors import AmxError, BadImageError, StoreError
 
 
@@ -101,11 +101,10 @@ class _StopAfterBatch:
 
 def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = None, classifier=None) -> Summary:
     """Run the job; `classifier` replaces loading `opts.model` (tests pass a small one)."""
-    import torch
 
     from amx_core.config import get_preset
     from amx_core.images import discover_images, file_sha256, load_image
-    from amx_core.models import imagenet_classes, load_classifier, resolve_class
+    from amx_core.models import check_device, imagenet_classes, load_classifier, resolve_class
     from amx_core.progress import ProgressBar
     from amx_core.readout import ReadoutConfig
     from cypher import open_store
@@ -143,8 +142,6 @@ def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = No
         if not files and not summary.failed:
             raise AmxError(f"no image files found in {' '.join(opts.images)}")
         if classifier is None:
-            from amx_core.cli import check_device
-
             classifier = load_classifier(opts.model, weights=opts.weights, device=check_device(opts.device))
         bar = ProgressBar(len(files), f"ingest {class_name}")
         with _StopAfterBatch() as stop, ThreadPoolExecutor(max(1, opts.workers)) as pool:
@@ -166,7 +163,7 @@ def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = No
                         todo.append((path, *item))
                 if todo:
                     _ingest_batch(todo, classifier, store, class_name, class_index, config, readout, chash,
-                                  opts, classes, summary, bar, torch)
+                                  opts, classes, summary, bar)
             bar.close()
         if summary.ingested:
             t = time.perf_counter()
@@ -188,11 +185,13 @@ def _load(path: Path, sha, load, classifier):
 
 
 def _ingest_batch(todo, classifier, store, class_name, class_index, config, readout, chash, opts, classes,
-                  summary: Summary, bar, torch) -> None:
-    from amx_core.ablation import verify_circuit
+                  summary: Summary, bar) -> None:
+    import torch
+
+    from amx_core.ablation import read_verified_circuits
     from amx_core.explain import explain
     from amx_core.figures import jpeg_bytes, png_bytes
-    from amx_core.readout import edge_jaccard, read_circuit
+    from amx_core.readout import edge_jaccard
 
     pixels = torch.stack([p for _, _, p in todo]).to(classifier.mean.device)
     targets = [class_index] * len(todo) if opts.explain_target == "class" else None
@@ -202,12 +201,10 @@ def _ingest_batch(todo, classifier, store, class_name, class_index, config, read
     for (path, sha, _), ex in zip(todo, results, strict=True):
         t = time.perf_counter()
         m = ex.metrics
-        circuits: list[Circuit] = []
-        for kind, x in (("original", ex.pixels), ("explanation", ex.explanation)):
-            c = read_circuit(classifier, x, config=readout, image_id=sha, kind=kind, class_index=ex.target)
-            c.config_hash = chash
-            c.metrics.update(verify_circuit(classifier, x, c, class_index=ex.target, n_random=3))
-            circuits.append(c)
+        circuits = list(read_verified_circuits(classifier, ex.pixels, ex.explanation, ex.target, image_id=sha,
+                                               config=readout, n_random=3))
+        for c in circuits:
+            c.config_hash = chash  # ingest's key covers the explainer's config too
         circuits[1].metrics.update(mask_area=m["mask_area"], label_kept=m["label_kept"],
                                    robustness=m.get("robustness"), confidence=m["confidence_e"])
         circuits[0].metrics["confidence"] = m["confidence_x"]
@@ -216,7 +213,7 @@ def _ingest_batch(todo, classifier, store, class_name, class_index, config, read
         predicted = m["predicted_x"]
         record = ImageRecord(
             id=sha, path=str(path), class_name=class_name, class_index=class_index,
-            predicted=classes[predicted], predicted_index=predicted, confidence=_top1(classifier, ex, torch),
+            predicted=classes[predicted], predicted_index=predicted, confidence=m["top1_confidence_x"],
             metrics=_image_metrics(m, jaccard, circuits[1].metrics, classes, opts),
             original_png=jpeg_bytes(ex.pixels), mask_png=png_bytes(ex.mask),
             explanation_png=jpeg_bytes(ex.explanation),
@@ -234,11 +231,6 @@ def _ingest_batch(todo, classifier, store, class_name, class_index, config, read
         if "robustness" in m:
             summary.robustness.append(m["robustness"])
         bar.advance(note=f"{path.name}: area {m['mask_area']:.1%}, kept {m['label_kept']}")
-
-
-def _top1(classifier, ex, torch) -> float:
-    with torch.no_grad():
-        return float(torch.softmax(classifier(ex.pixels[None]), 1).max())
 
 
 def _image_metrics(m: dict[str, Any], jaccard: float, expl_metrics: dict, classes, opts) -> dict[str, Any]:
