@@ -73,11 +73,21 @@ def _embed(html: str, height: int) -> None:
         components.html(html, height=height)
 
 
+def vis_assets() -> str | None:
+    """Where the browser fetches vis-network: explorer/static/ as Streamlit serves it (`amx-explore` turns on
+    server.enableStaticServing), so every graph page links one cached copy. None (inline the library in each
+    graph page) where static serving is off, e.g. a plain `streamlit run explorer/app.py`."""
+    if not st.get_option("server.enableStaticServing"):
+        return None
+    base = (st.get_option("server.baseUrlPath") or "").strip("/")
+    return "/" + "/".join(p for p in (base, "app", "static") if p)
+
+
 def _graph(spec: views.GraphSpec, name: str, height: int = views.GRAPH_HEIGHT) -> None:
     if not spec.nodes:
         st.caption("Nothing to draw at this setting.")
         return
-    _embed(views.graph_html(spec, height=height, name=name), height + 16)
+    _embed(views.graph_html(spec, height=height, name=name, assets=vis_assets()), height + 16)
 
 
 def _class_select(classes: list[dict[str, Any]], label: str, key: str, default: int = 0) -> str:
@@ -155,7 +165,7 @@ def image_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
     for k, (label, value) in enumerate(numbers):
         cols[k % 5].metric(label, value)
 
-    graphs = cache.image_graphs(url, image_id)
+    graphs = cache.image_graphs(url, image_id, vis_assets())
     shared = graphs["shared"]
     if shared:
         st.markdown(f"**Shared by both circuits** (orange): {shared['shared_nodes']} of "
@@ -193,7 +203,8 @@ def class_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
     with st.expander("Consensus edges as a table"):
         _table(edges, key="cls_edges")
     st.subheader("Shared two-hop pathways")
-    _table(run("frequent_pathways", cls=cls, kind=kind, min_fraction=support, limit=100), key="cls_paths")
+    paths_box = st.container()  # filled last: the slowest query here (~1 s at 100 images a class) then runs
+    # while the browser already draws everything below
     st.subheader("Channel frequency per layer")
     chart = views.frequency_chart(freq)
     if chart:
@@ -205,6 +216,8 @@ def class_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
         only = st.checkbox(f"only {cls}", value=True, key="cls_only")
         rows = run("channel_images", cid=cid, kind=kind, limit=1000)
         _table([r for r in rows if not only or r["class"] == cls], key="cls_channel_images")
+    with paths_box:
+        _table(data.frequent_pathways(run, cls, kind, support), key="cls_paths")
 
 
 def compare_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
@@ -368,6 +381,7 @@ def exports_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
 def main() -> None:
     st.set_page_config(page_title="AMX Circuits explorer", layout="wide")
     url = os.environ.get("AMX_STORE") or default_store_url()
+    cache.warm_up()
     _from_query_params()
     with st.sidebar:
         st.title("AMX Circuits")

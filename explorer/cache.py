@@ -7,6 +7,8 @@ pictures for `TTL` seconds, keyed on (address, query, parameters). The sidebar's
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
 import streamlit as st
@@ -16,6 +18,7 @@ from cypher import list_queries, open_store
 from cypher.store import Store
 
 TTL = 300  # seconds; data ingested meanwhile shows after this or after Refresh
+_LOG = logging.getLogger(__name__)
 
 
 @st.cache_resource(show_spinner=False)
@@ -50,11 +53,13 @@ def runner(url: str):
 def clear() -> None:
     run_query.clear()
     get_image.clear()
+    image_graphs.clear()
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=200)
-def image_graphs(url: str, image_id: str) -> dict[str, Any]:
-    """Both circuits of an image drawn on one layout, shared parts highlighted, as vis-network pages."""
+def image_graphs(url: str, image_id: str, assets: str | None = None) -> dict[str, Any]:
+    """Both circuits of an image drawn on one layout, shared parts highlighted, as vis-network pages
+    (linking vis-network from `assets`, see views.graph_html)."""
     from . import data, views
 
     run = runner(url)
@@ -68,8 +73,32 @@ def image_graphs(url: str, image_id: str) -> dict[str, Any]:
             out[kind] = None
             continue
         spec = views.circuit_graph(c, other=circuits[other], positions=pos)
-        out[kind] = {"html": views.graph_html(spec, name=kind), "nodes": len(spec.nodes), "edges": len(spec.edges),
-                     "channels": len(c.nodes)}
+        out[kind] = {"html": views.graph_html(spec, name=kind, assets=assets), "nodes": len(spec.nodes),
+                     "edges": len(spec.edges), "channels": len(c.nodes)}
     if circuits["original"] is not None and circuits["explanation"] is not None:
         out["shared"] = views.shared_parts(circuits["original"], circuits["explanation"])
     return out
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up() -> threading.Thread:
+    """Once per server process, in the background: load what the pages draw with, so the first visit to a
+    page does not wait for it (measured at 1,000 images: pyvis ~0.4 s on the first Image page, altair and
+    its schema ~0.8 s on the first Class page, pandas for the first table)."""
+    thread = threading.Thread(target=_warm, name="amx-explorer-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def _warm() -> None:
+    try:
+        from . import views
+
+        views.graph_html(views.GraphSpec([{"id": "l#0", "label": "0", "x": 0, "y": 0}], []), assets="/")
+        import altair as alt
+        import networkx  # noqa: F401  (GraphML export)
+        import pandas  # noqa: F401  (st.dataframe)
+
+        alt.Chart(alt.Data(values=[{"a": 1.0}])).mark_bar().encode(x="a:Q").to_dict()  # loads the schema
+    except Exception:  # only a head start: the pages import what they need anyway
+        _LOG.warning("explorer warm-up failed", exc_info=True)

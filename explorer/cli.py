@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"amx-explore: error: {e}", file=sys.stderr)
         return 2
     env = {**os.environ, "AMX_STORE": url}
+    # Serve explorer/static/ at /app/static: every graph page then links one cached vis-network there
+    # instead of inlining ~700 kB of it (STREAMLIT_SERVER_ENABLE_STATIC_SERVING=false inlines it again).
+    env.setdefault("STREAMLIT_SERVER_ENABLE_STATIC_SERVING", "true")
     cmd = streamlit_command(url, args.port, args.address)
     print(f"amx-explore: {redact(url)} (read-only) on http://{args.address}:{args.port}", file=sys.stderr,
           flush=True)

@@ -45,3 +45,13 @@ def consensus_edges(run: Run, cls: str, kind: str, min_fraction: float, limit: i
     if rows:
         return rows, "consensus"
     return run("shared_edges", cls=cls, kind=kind, min_fraction=min_fraction, limit=limit), "shared_edges"
+
+
+def frequent_pathways(run: Run, cls: str, kind: str, min_fraction: float, limit: int = 100) -> list[dict]:
+    """`frequent_pathways` rows at a support level, from one query per (class, kind) at support 0.
+
+    The query orders rows by `images` first, so the rows at or above any support are a prefix of the
+    rows at support 0: filtering its first `limit` rows gives exactly the query's answer at that support,
+    and moving the support slider runs no new query (the query reads every two-hop path of the class)."""
+    rows = run("frequent_pathways", cls=cls, kind=kind, min_fraction=0.0, limit=limit)
+    return [r for r in rows if r["images"] >= min_fraction * round(r["images"] / r["fraction"])]

@@ -11,12 +11,15 @@ off (large circuits stay fast), node size follows activation (or frequency), edg
 from __future__ import annotations
 
 import csv
+import functools
+import html as html_lib
 import io
 import json
 import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from amx_core.circuit import Circuit, Edge, LogitLink, Node, split_cid
@@ -216,14 +219,45 @@ VIS_OPTIONS = {
 }
 
 
-def graph_html(spec: GraphSpec, *, height: int = GRAPH_HEIGHT, name: str = "graph") -> str:
-    """A self-contained vis-network page (the library inlined: no network access needed).
+STATIC = Path(__file__).with_name("static")  # served by Streamlit at /app/static (server.enableStaticServing)
+# vis-network 9.1.2 exactly as pyvis 0.3.2 ships it (pyvis/templates/lib/vis-9.1.2; Apache-2.0 or MIT)
+VIS_JS = "vis-network-9.1.2.min.js"
+VIS_CSS = "vis-network-9.1.2.css"
 
-    When drawn, the page marks `<body data-drawn="NODES" data-edges="EDGES" data-graph="name">`, which the
-    browser test and bench read."""
+
+@functools.cache
+def _static_text(name: str) -> str:
+    return (STATIC / name).read_text(encoding="utf-8")
+
+
+@functools.cache
+def _pyvis_templates(folder: str) -> Any:
+    from jinja2 import Environment, FileSystemLoader
+
+    return Environment(loader=FileSystemLoader(folder))
+
+
+def _vis_tags(assets: str | None) -> str:
+    """vis-network for a graph page: linked from `assets` (a URL folder serving explorer/static/), or inlined."""
+    if assets is None:
+        return f"<style>{_static_text(VIS_CSS)}</style>\n<script>{_static_text(VIS_JS)}</script>\n"
+    base = html_lib.escape(assets.rstrip("/"), quote=True)
+    return f'<link rel="stylesheet" href="{base}/{VIS_CSS}">\n<script src="{base}/{VIS_JS}"></script>\n'
+
+
+def graph_html(spec: GraphSpec, *, height: int = GRAPH_HEIGHT, name: str = "graph",
+               assets: str | None = None) -> str:
+    """A vis-network page drawn by pyvis, with no network access needed.
+
+    With `assets=None` the page is self-contained (vis-network inlined, ~700 kB). With `assets` a URL
+    folder that serves explorer/static/ (the app passes `/app/static`), the page links the library
+    there instead, so the browser fetches and compiles it once for every graph (~180 kB per page for an
+    800-edge circuit instead of ~870 kB). When drawn, the page marks
+    `<body data-drawn="NODES" data-edges="EDGES" data-graph="name">`, which the browser test and bench read."""
     from pyvis.network import Network
 
-    net = Network(height=f"{height}px", width="100%", directed=True, cdn_resources="in_line")
+    net = Network(height=f"{height}px", width="100%", directed=True, cdn_resources="remote")
+    net.templateEnv = _pyvis_templates(net.template_dir)  # compile pyvis's page template once, not per graph
     for n in spec.nodes:
         n = dict(n)
         net.add_node(n.pop("id"), **n)
@@ -235,8 +269,8 @@ def graph_html(spec: GraphSpec, *, height: int = GRAPH_HEIGHT, name: str = "grap
     # data from the store goes into a <script>: escape '<' so no label can close the script element
     html = "\n".join(line.replace("<", "\\u003c") if line.lstrip().startswith(_DATA_LINES) else line
                       for line in html.split("\n"))
-    html = _REMOTE_TAG.sub("", html)  # pyvis always links bootstrap from a CDN; the graph needs none of it
-    html = _EMPTY_HEADING.sub("", html)
+    # pyvis links vis-network and bootstrap from CDNs: drop them (offline; the graph needs no bootstrap)
+    html = _EMPTY_HEADING.sub("", _REMOTE_TAG.sub("", html))
     marker = (
         "drawGraph();\n"
         "              network.once('afterDrawing', function () {\n"
@@ -246,10 +280,13 @@ def graph_html(spec: GraphSpec, *, height: int = GRAPH_HEIGHT, name: str = "grap
         "              });\n"
         "              network.redraw();\n"
     )
-    if "drawGraph();\n" not in html:
-        raise RuntimeError("pyvis page layout changed: drawGraph() call not found")
+    if "drawGraph();\n" not in html or "</head>" not in html:
+        raise RuntimeError("pyvis page layout changed: drawGraph() call or </head> not found")
     head, tail = html.rsplit("drawGraph();\n", 1)
-    return head + marker + tail
+    html = head + marker + tail
+    # the local vis-network goes at the end of the head, before the body's drawing script
+    head, tail = html.split("</head>", 1)
+    return head + _vis_tags(assets) + "</head>" + tail
 
 
 # --------------------------------------------------------------------------------------- data

@@ -42,15 +42,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def explorer_server(store_url: str, *, port: int | None = None, timeout: float = 90) -> Iterator[str]:
-    """`amx-explore --store URL --port N` in a child process; yields its base URL once healthy."""
+def explorer_server(store_url: str, *, port: int | None = None, timeout: float = 90,
+                    env: dict[str, str] | None = None) -> Iterator[str]:
+    """`amx-explore --store URL --port N` in a child process (`env` added to its environment); yields its
+    base URL once healthy."""
     port = port or free_port()
     exe = shutil.which("amx-explore", path=str(Path(sys.executable).parent))
     cmd = [exe] if exe else [sys.executable, "-m", "explorer.cli"]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = open(ARTIFACTS / f"amx-explore-{port}.log", "w")
     proc = subprocess.Popen(cmd + ["--store", store_url, "--port", str(port)], cwd=ROOT, stdout=log,
-                            stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -97,6 +99,7 @@ GRAPH_STATE = """() => {
   return {name: b.getAttribute('data-graph'), nodes: Number(b.getAttribute('data-drawn')),
           edges: Number(b.getAttribute('data-edges')),
           rendered: (typeof network !== 'undefined' && network.body) ? network.body.nodeIndices.length : -1,
+          vis_src: Array.from(document.scripts).map(s => s.src).find(s => s.includes('vis-network')) || null,
           canvas: document.querySelectorAll('#mynetwork canvas').length};
 }"""
 

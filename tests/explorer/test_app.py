@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cypher import list_queries, open_store
-from explorer import views
+from explorer import data, views
 
 APP = str(Path(__file__).resolve().parents[2] / "explorer" / "app.py")
 TIMEOUT = 60
@@ -88,6 +88,10 @@ def test_class_page_support_slider_consensus_frequency_and_channel_images(seeded
     loose = _graph_nodes(at.get("iframe")[0])
     expect = _store_rows(seeded_url, "shared_edges", cls="cheetah", kind="explanation", min_fraction=0.25, limit=300)
     assert len(loose) == len({c for r in expect for c in (r["src"], r["dst"])})
+    paths = next(d.value for d in at.dataframe if "via" in d.value.columns)
+    want = _store_rows(seeded_url, "frequent_pathways", cls="cheetah", kind="explanation", min_fraction=0.25)
+    assert [tuple(r) for r in paths[["src", "via", "dst", "images"]].itertuples(index=False)] == \
+        [(r["src"], r["via"], r["dst"], r["images"]) for r in want] and want
     _ok(at.slider(key="cls_support").set_value(1.0).run())
     frames = at.get("iframe")
     strict = _graph_nodes(frames[0]) if frames else []
@@ -98,6 +102,60 @@ def test_class_page_support_slider_consensus_frequency_and_channel_images(seeded
     rows = [r for r in _store_rows(seeded_url, "channel_images", cid=cid, kind="explanation", limit=1000)
             if r["class"] == "cheetah"]
     assert len(table) == len(rows) > 0 and set(table["class"]) == {"cheetah"}
+
+
+def test_frequent_pathways_at_any_support_equal_the_query_at_that_support(seeded_url):
+    """The Class page filters one support-0 answer per (class, kind) instead of querying per slider step."""
+    def key(rows):
+        return [(r["src"], r["via"], r["dst"], r["images"], r["fraction"], round(r["mean_weight"], 9))
+                for r in rows]  # the engine's float sums may differ in the last bit between runs
+
+    with open_store(seeded_url, read_only=True) as s:
+        sizes = set()
+        for cls in ("cheetah", "goldfinch"):
+            for kind in ("original", "explanation"):
+                for support in (0.0, 0.25, 0.3, 0.5, 0.75, 1.0):
+                    for limit in (3, 100):
+                        want = s.run("frequent_pathways", cls=cls, kind=kind, min_fraction=support, limit=limit)
+                        assert key(data.frequent_pathways(s.run, cls, kind, support, limit)) == key(want)
+                        sizes.add(len(want))
+    assert 0 < len(sizes - {0, 3, 100})  # some supports cut the list short of the limit
+
+
+@pytest.fixture
+def static_serving():
+    """set(enabled, base_url_path): the server options `amx-explore` sets, for AppTest (restored after)."""
+    from streamlit import config
+
+    names = ("server.enableStaticServing", "server.baseUrlPath")
+    before = {n: config.get_option(n) for n in names}
+
+    def _set(enabled: bool, base: str = "") -> None:
+        config.set_option("server.enableStaticServing", enabled)
+        config.set_option("server.baseUrlPath", base)
+
+    yield _set
+    for n, v in before.items():
+        config.set_option(n, v)
+
+
+@pytest.mark.parametrize("base, folder", [("", "/app/static"), ("amx/", "/amx/app/static")])
+def test_graphs_link_the_served_vis_network_when_static_serving_is_on(ladybug_seeded, app_env, static_serving,
+                                                                       base, folder):
+    app_env(ladybug_seeded)
+    static_serving(True, base)
+    image_id = _store_rows(ladybug_seeded, "class_images", cls="cheetah")[0]["image_id"]
+    pages = (_ok(_app("Image", cls="cheetah", image=image_id)), _ok(_app("Class", cls="cheetah", support="0.25")))
+    for at in pages:
+        frames = at.get("iframe")
+        assert frames
+        for frame in frames:
+            html = frame.proto.srcdoc
+            assert f'<script src="{folder}/{views.VIS_JS}"></script>' in html and "Almende" not in html
+            assert _graph_nodes(frame)
+    static_serving(False)
+    at = _ok(_app("Image", cls="cheetah", image=image_id))
+    assert all("Almende" in f.proto.srcdoc for f in at.get("iframe"))  # self-contained without static serving
 
 
 def test_compare_page_two_graphs_and_difference(seeded_url, app_env):

@@ -13,8 +13,17 @@ import time
 import pytest
 
 from cypher import open_store
+from explorer import views
 
-from .browser import ARTIFACTS, browser_missing, chromium_page, explorer_server, open_page, wait_for_graphs
+from .browser import (
+    ARTIFACTS,
+    browser_missing,
+    chromium_page,
+    explorer_server,
+    open_page,
+    wait_for_graphs,
+    wait_idle,
+)
 from .conftest import seed
 
 pytestmark = pytest.mark.browser
@@ -59,6 +68,8 @@ def test_image_page_draws_both_circuits_with_every_node(served):
         g = graphs[kind]
         assert (g["nodes"], g["edges"]) == expected[kind], kind
         assert g["rendered"] == expected[kind][0] and g["canvas"] == 1
+        # vis-network came from amx-explore's static folder, one cached copy for both graphs (not inlined)
+        assert g["vis_src"] == f"{base}/app/static/{views.VIS_JS}", g["vis_src"]
     page.locator("iframe").first.scroll_into_view_if_needed()
     time.sleep(0.3)
     _shot(page, "image_page")
@@ -73,6 +84,7 @@ def test_named_query_runs_in_the_browser(served):
     page.keyboard.type("shared_edges")
     page.keyboard.press("Enter")
     page.get_by_text("Columns: src, dst, images, fraction, mean_weight").wait_for()
+    wait_idle(page)  # a click while the form is still being redrawn is lost
     page.get_by_role("button", name="Run query").click()
     with open_store(url, read_only=True) as s:
         first_class = s.run("classes")[0]["class"]

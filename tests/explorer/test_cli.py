@@ -35,6 +35,16 @@ def test_starts_streamlit_on_localhost_with_the_store_read_only(ladybug_seeded, 
     assert "http://127.0.0.1:8501" in capsys.readouterr().err
 
 
+def test_static_serving_is_on_so_graphs_share_one_vis_network(ladybug_seeded, popen, monkeypatch):
+    monkeypatch.delenv("STREAMLIT_SERVER_ENABLE_STATIC_SERVING", raising=False)
+    assert cli.main(["--store", ladybug_seeded]) == 0
+    assert popen[-1][1]["STREAMLIT_SERVER_ENABLE_STATIC_SERVING"] == "true"
+    monkeypatch.setenv("STREAMLIT_SERVER_ENABLE_STATIC_SERVING", "false")  # the user's choice stands
+    assert cli.main(["--store", ladybug_seeded]) == 0
+    assert popen[-1][1]["STREAMLIT_SERVER_ENABLE_STATIC_SERVING"] == "false"
+    assert (ROOT / "explorer" / "static" / "vis-network-9.1.2.min.js").is_file()  # served from next to app.py
+
+
 def test_port_and_address_are_passed_on(ladybug_seeded, popen):
     assert cli.main(["--store", ladybug_seeded, "--port", "9123", "--address", "0.0.0.0"]) == 0
     cmd, _ = popen[0]

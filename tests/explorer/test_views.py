@@ -94,6 +94,32 @@ def test_graph_html_is_self_contained_with_physics_off_and_a_drawn_marker():
     assert "data-drawn" in html and '"original"' in html
 
 
+def test_graph_html_links_vis_network_from_the_served_folder_instead_of_inlining_it():
+    spec = views.circuit_graph(ORIG, other=EXPL)
+    inline = views.graph_html(spec, name="original")
+    linked = views.graph_html(spec, name="original", assets="/amx/app/static/")
+    head = linked.split("</head>")[0]
+    assert f'<script src="/amx/app/static/{views.VIS_JS}"></script>' in head
+    assert f'<link rel="stylesheet" href="/amx/app/static/{views.VIS_CSS}">' in head
+    assert "Almende" in inline and "Almende" not in linked  # vis-network's licence header: inlined or not
+    assert len(linked) < 30_000 < 600_000 < len(inline)
+    assert "http" not in re.sub(r"//[^\n]*", "", linked)  # no CDN
+    data = re.compile(r"(?:nodes|edges) = new vis\.DataSet\((\[.*?\])\);")
+    assert data.findall(linked) == data.findall(inline) and len(data.findall(linked)) == 2
+    assert linked.index("data-drawn") > linked.index("</head>") and '"original"' in linked
+
+
+def test_served_vis_network_is_pyvis_own_copy():
+    """explorer/static/ holds vis-network exactly as the pinned pyvis ships it (what in_line pages inlined)."""
+    from pathlib import Path
+
+    import pyvis
+
+    lib = Path(pyvis.__file__).parent / "templates" / "lib" / "vis-9.1.2"
+    assert (views.STATIC / views.VIS_JS).read_bytes() == (lib / "vis-network.min.js").read_bytes()
+    assert (views.STATIC / views.VIS_CSS).read_bytes() == (lib / "vis-network.css").read_bytes()
+
+
 def test_graph_html_escapes_labels_that_would_close_the_script():
     evil = _circuit("original", [("l0", 1, 1.0, 0), ("l2", 0, 1.0, 0)], [("l0#1", "l2#0", 1.0)],
                     logits=(("l2#0", 1, "</script><script>alert(1)</script>", 1.0),))
