@@ -379,8 +379,8 @@ def markdown(rows: list[Row], *, command: str, model: str, threads: int, device:
 
 
 def write_grid(path: Path, loaded, root: Path, methods, maps) -> Path:
-    """One row per image, one column per method: the saliency over the image with its minimal sufficient
-    mask outlined (and the method's own mask in cyan where it makes one)."""
+    """One row per image, one column per method: the saliency over the image, pixels outside its minimal
+    sufficient mask dimmed (and the method's own mask outlined in cyan where it makes one)."""
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -401,10 +401,11 @@ def write_grid(path: Path, loaded, root: Path, methods, maps) -> Path:
                 continue
             sal, msa, area, own = maps[(name, m.name)]
             s = sal.numpy()
-            s = (s - s.min()) / (s.max() - s.min() + 1e-12)
-            ax.imshow(img)
-            ax.imshow(s, cmap="jet", alpha=0.5, vmin=0, vmax=1)
-            ax.contour(msa[0].numpy(), levels=[0.5], colors="white", linewidths=0.8)
+            lo, hi = np.percentile(s, [1, 99])  # robust to the few extreme pixels of gradient methods
+            s = np.clip((s - lo) / (hi - lo + 1e-12), 0, 1)
+            keep = msa[0].numpy()[..., None]
+            ax.imshow(img * (0.25 + 0.75 * keep))  # pixels outside the minimal sufficient mask dimmed
+            ax.imshow(s, cmap="jet", alpha=0.35, vmin=0, vmax=1)
             title = f"{m.label}\nMSA {100 * area:.1f}%"
             if own is not None:
                 ax.contour(own[0].numpy(), levels=[0.5], colors="cyan", linewidths=0.6)
