@@ -4,6 +4,7 @@
     python -m bench.explorer_speed --images 200 --classes 4
     python -m bench.explorer_speed --store PATH          # reuse (or keep) the seeded store at PATH
     python -m bench.explorer_speed --compare-inline      # also the old way (vis-network inlined), same run
+    python -m bench.explorer_speed --baseline-tree DIR   # also the explorer of another checkout, same run
 
 "Interactive" = the page's URL loaded, its key text shown, its circuit graphs drawn by vis-network
 (the graph page's own `data-drawn` marker) and Streamlit idle. Each repeat loads a page cold (the first
@@ -15,7 +16,9 @@ page's ratio to it. Target (issue 5): every page ≤ 2 s with 1,000 images.
 `amx-explore` serves vis-network once from explorer/static/ (Streamlit static serving) and each graph
 page links it. `--compare-inline` starts a second server with static serving off
 (STREAMLIT_SERVER_ENABLE_STATIC_SERVING=false), where every graph page inlines the library (~700 kB,
-as before), and alternates between the two servers page by page, so both see the same machine load.
+as before), and alternates between the servers page by page, so all see the same machine load.
+`--baseline-tree DIR` adds a server that imports its explorer (and cypher) from DIR, e.g. a
+`git worktree` of an older commit: a before/after comparison in one run.
 Synthetic circuits: tests/store/synthetic.py, shaped like efficientnet_lite0's (5 tapped layers,
 16 channels kept per layer, ~800 edges per circuit). Needs /usr/bin/chromium and playwright.
 """
@@ -167,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--store", type=Path, help="seeded store file to reuse, or where to keep the new one")
     ap.add_argument("--compare-inline", action="store_true",
                     help="also measure a server that inlines vis-network in every graph page (the old way)")
+    ap.add_argument("--baseline-tree", type=Path,
+                    help="also measure the explorer of this checkout (e.g. a git worktree of an older commit)")
     args = ap.parse_args(argv)
     reason = browser_missing()
     if reason:
@@ -179,20 +184,24 @@ def main(argv: list[str] | None = None) -> int:
             seconds = seed_store(path, args.images, args.classes)
             print(f"seeded in {seconds:.0f} s", file=sys.stderr, flush=True)
         modes = ["served", "inline"] if args.compare_inline else ["served"]
+        if args.baseline_tree:
+            MODES["baseline"] = {"PYTHONPATH": str(args.baseline_tree.resolve())}
+            modes.append("baseline")
         rows, stats = measure(str(path), args.repeats, modes)
     print(f"\nexplorer_speed: {stats['images']} images, {stats['classes']} classes, {stats['circuits']} circuits, "
           f"{stats['flow_edges']:,} FLOW edges (embedded store); median of {args.repeats}, seconds")
     labels = {"served": "vis-network served once from /app/static (amx-explore's default)",
-              "inline": "vis-network inlined in every graph page (static serving off)"}
+              "inline": "vis-network inlined in every graph page (static serving off)",
+              "baseline": f"the explorer of {args.baseline_tree}"}
     for m in modes:
         print(f"\n{labels[m]}:")
         table(rows[m])
-    if len(modes) == 2:
-        print("\ninline / served, median seconds (> 1: serving vis-network once is faster):")
+    for other in modes[1:]:
+        print(f"\n{other} / served, median seconds (> 1: this checkout's default is faster):")
         print(f"{'page':32} {'cold':>7} {'warm':>7}")
-        for (name, cs, ws), (_, ci, wi) in zip(rows["served"], rows["inline"], strict=True):
-            print(f"{name:32} {statistics.median(ci) / statistics.median(cs):7.2f} "
-                  f"{statistics.median(wi) / statistics.median(ws):7.2f}")
+        for (name, cs, ws), (_, co, wo) in zip(rows["served"], rows[other], strict=True):
+            print(f"{name:32} {statistics.median(co) / statistics.median(cs):7.2f} "
+                  f"{statistics.median(wo) / statistics.median(ws):7.2f}")
     return 0
 
 
