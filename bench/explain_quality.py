@@ -29,6 +29,20 @@ from amx_core.models import imagenet_classes, load_classifier  # noqa: E402
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
+def overrides(pairs: list[str]) -> dict:
+    """FIELD=VALUE strings -> config changes, each value parsed as a Python literal when it is one."""
+    import ast
+
+    out = {}
+    for pair in pairs:
+        field, _, value = pair.partition("=")
+        try:
+            out[field] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[field] = value
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="default,compact", help=f"comma-separated, from {', '.join(PRESETS)}")
@@ -40,6 +54,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--per-image", action="store_true", help="print one row per image")
     ap.add_argument("--json", help="write every image's metrics here")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override a config field for every preset (repeatable), e.g. --set steps=60")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     from PIL import Image
@@ -56,7 +72,7 @@ def main(argv=None) -> int:
     presets = [s.strip() for s in args.preset.split(",") if s.strip()]
     summary, dump = [], {}
     for name in presets:
-        cfg = get_preset(name).with_(seed=args.seed)
+        cfg = get_preset(name).with_(seed=args.seed, **overrides(args.set))
         rows = []
         t = time.perf_counter()
         for i in range(0, len(paths), args.batch_size):
@@ -79,6 +95,7 @@ def main(argv=None) -> int:
             "seconds": seconds,
         })
         dump[name] = [{"path": str(p)} | {k: v for k, v in m.items()} for p, m in zip(paths, ms, strict=True)]
+    print(f"overrides: {overrides(args.set) or 'none'}")
     print(f"explain quality: model {args.model}, {len(paths)} photos from {args.images}, seed {args.seed}, "
           f"batch {args.batch_size}, torch threads {torch.get_num_threads()}")
     head = (f"{'preset':8s} {'n':>3} {'label kept':>10} {'median area':>11} {'median robust':>13} "
