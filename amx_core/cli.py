@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recursive", action="store_true", help="also look in subfolders")
     p.add_argument("--circuits", action="store_true",
                    help="also read the original's and the explanation's circuits and draw them")
+    p.add_argument("--masker", default=None,
+                   help="amortised mode: a mask generator file from amx-train-masker (one generator pass per "
+                        "image instead of per-image optimisation)")
+    p.add_argument("--refine-steps", type=int, default=0,
+                   help="with --masker: per-image refinement steps after the generator pass (default 0)")
     return p
 
 
@@ -68,7 +73,17 @@ def run(args: argparse.Namespace) -> int:
         if args.steps < 1:
             raise AmxError(f"--steps {args.steps}: must be at least 1")
         config = config.with_(steps=args.steps)
+    if args.refine_steps < 0:
+        raise AmxError(f"--refine-steps {args.refine_steps}: must be at least 0")
+    if args.refine_steps and not args.masker:
+        raise AmxError("--refine-steps needs --masker FILE")
     device = check_device(args.device)
+    masker = None
+    if args.masker:
+        from .amortised import load_masker
+
+        masker = load_masker(args.masker, model=args.model, device=device)  # before any image is read
+        config = masker.config.with_(seed=args.seed)
     failures: list[str] = []
 
     def fail(err: BadImageError) -> None:
@@ -97,9 +112,18 @@ def run(args: argparse.Namespace) -> int:
             continue
         pixels = torch.stack([p for _, _, p in batch]).to(device)
         targets = [target] * len(batch) if target is not None else None
-        results = explain(classifier, pixels, targets=targets, config=config)
+        if masker is not None:
+            from .amortised import explain_amortised
+
+            results = explain_amortised(classifier, pixels, masker, targets=targets, config=config,
+                                        refine_steps=args.refine_steps)
+        else:
+            results = explain(classifier, pixels, targets=targets, config=config)
         for (path, sha, _), ex in zip(batch, results, strict=True):
             record = _record(path, sha, ex, classes, args, config)
+            if masker is not None:
+                record["masker"] = {"file": str(args.masker), "refine_steps": args.refine_steps,
+                                    "trained_on_this_image": sha in masker.image_hashes}
             if args.circuits:
                 record["circuits"] = _circuits(classifier, ex, sha)
             _write_outputs(out_root / f"{path.stem}-{sha[:8]}", ex, record, classes)

@@ -31,6 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="optimisation steps per batch (default: the preset's)")
     p.add_argument("--explain-target", choices=("class", "predicted"), default="class",
                    help="explain the given class (default) or each image's own top-1 prediction")
+    p.add_argument("--masker", default=None,
+                   help="amortised mode: a mask generator file from amx-train-masker (no per-image optimisation)")
+    p.add_argument("--refine-steps", type=int, default=0,
+                   help="with --masker: per-image refinement steps after the generator pass (default 0)")
     return p
 
 
@@ -40,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         class_name=args.class_name, images=tuple(args.images), store=args.store, model=args.model,
         weights=args.weights, preset=args.preset, batch_size=args.batch_size, device=args.device,
         recursive=args.recursive, limit=args.limit, force=args.force, workers=args.workers, seed=args.seed,
-        explain_target=args.explain_target, steps=args.steps,
+        explain_target=args.explain_target, steps=args.steps, masker=args.masker, refine_steps=args.refine_steps,
     )
     try:
         summary = run_ingest(opts)

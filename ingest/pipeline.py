@@ -36,6 +36,8 @@ class IngestOptions:
     seed: int = 0
     explain_target: str = "class"  # "class": the given class | "predicted": each image's top-1
     steps: int | None = None  # override the preset's optimisation steps
+    masker: str | None = None  # amortised mode: a generator file from amx-train-masker
+    refine_steps: int = 0  # with `masker`: per-image refinement steps after the generator pass
 
 
 @dataclass
@@ -124,8 +126,22 @@ def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = No
         if opts.steps < 1:
             raise AmxError(f"--steps {opts.steps}: must be at least 1")
         config = config.with_(steps=opts.steps)
+    if opts.refine_steps < 0:
+        raise AmxError(f"--refine-steps {opts.refine_steps}: must be at least 0")
+    if opts.refine_steps and not opts.masker:
+        raise AmxError("--refine-steps needs --masker FILE")
+    masker = None
+    if opts.masker:
+        from amx_core.amortised import load_masker
+
+        masker = load_masker(opts.masker, model=classifier.spec.name if classifier is not None else opts.model,
+                             device=check_device(opts.device))
+        config = masker.config.with_(seed=opts.seed)
     readout = ReadoutConfig()
-    chash = config_hash({"explain": asdict(config), "readout": asdict(readout), "target": opts.explain_target})
+    key = {"explain": asdict(config), "readout": asdict(readout), "target": opts.explain_target}
+    if masker is not None:  # amortised results are stored apart from per-image ones (and per masker file)
+        key["masker"] = {"sha256": file_sha256(opts.masker), "refine_steps": opts.refine_steps}
+    chash = config_hash(key)
 
     def fail(err: BadImageError | str) -> None:
         summary.failed.append(str(err))
@@ -163,7 +179,7 @@ def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = No
                         todo.append((path, *item))
                 if todo:
                     _ingest_batch(todo, classifier, store, class_name, class_index, config, readout, chash,
-                                  opts, classes, summary, bar)
+                                  opts, classes, summary, bar, masker)
             bar.close()
         if summary.ingested:
             t = time.perf_counter()
@@ -185,7 +201,7 @@ def _load(path: Path, sha, load, classifier):
 
 
 def _ingest_batch(todo, classifier, store, class_name, class_index, config, readout, chash, opts, classes,
-                  summary: Summary, bar) -> None:
+                  summary: Summary, bar, masker=None) -> None:
     import torch
 
     from amx_core.ablation import read_verified_circuits
@@ -196,7 +212,13 @@ def _ingest_batch(todo, classifier, store, class_name, class_index, config, read
     pixels = torch.stack([p for _, _, p in todo]).to(classifier.mean.device)
     targets = [class_index] * len(todo) if opts.explain_target == "class" else None
     t = time.perf_counter()
-    results = explain(classifier, pixels, targets=targets, config=config)
+    if masker is not None:
+        from amx_core.amortised import explain_amortised
+
+        results = explain_amortised(classifier, pixels, masker, targets=targets, config=config,
+                                    refine_steps=opts.refine_steps)
+    else:
+        results = explain(classifier, pixels, targets=targets, config=config)
     summary.seconds_explaining += time.perf_counter() - t
     for (path, sha, _), ex in zip(todo, results, strict=True):
         t = time.perf_counter()
@@ -242,6 +264,10 @@ def _image_metrics(m: dict[str, Any], jaccard: float, expl_metrics: dict, classe
     out["edge_jaccard"] = jaccard
     out["preset"] = opts.preset
     out["explain_target"] = opts.explain_target
+    if opts.masker:
+        out["masker"] = opts.masker
+        out["refine_steps"] = opts.refine_steps
+        out["mask_source"] = m.get("mask_source")
     for k in ("suff_top1", "suff_logit_frac", "suff_random_top1", "nec_logit_drop"):
         if k in expl_metrics:
             out[f"circuit_{k}"] = expl_metrics[k]

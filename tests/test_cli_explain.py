@@ -76,3 +76,45 @@ def test_cuda_request_without_cuda_is_refused(tmp_path, tiny, capsys, monkeypatc
     good_images(tmp_path / "in", 1)
     assert main([str(tmp_path / "in"), "--device", "cuda", "--out", str(tmp_path / "o")]) == 2
     assert "CUDA is not available" in capsys.readouterr().err
+
+
+@pytest.fixture
+def masker_file(tmp_path, tiny):
+    import torch
+
+    from amx_core.amortised import train_masker
+    from amx_core.config import ExplainConfig
+
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    masker = train_masker(tiny, x, config=ExplainConfig(width=8, mask_resolution=8), epochs=1, batch_size=2)
+    masker.save(tmp_path / "masker.pt")
+    return tmp_path / "masker.pt"
+
+
+def test_masker_explains_with_the_amortised_path(tmp_path, masker_file, capsys):
+    good_images(tmp_path / "in", 2)
+    rc = main([str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--model", "tiny_cnn",
+               "--masker", str(masker_file), "--refine-steps", "1"])
+    assert rc == 0, capsys.readouterr().err
+    records = [json.loads((f / "record.json").read_text()) for f in sorted((tmp_path / "out").iterdir())]
+    assert len(records) == 2
+    for r in records:
+        assert r["metrics"]["mask_source"] == "amortised+refine1" and r["metrics"]["steps"] == 1
+        assert r["masker"] == {"file": str(masker_file), "refine_steps": 1, "trained_on_this_image": False}
+
+
+def test_masker_errors_are_one_clear_line(tmp_path, masker_file, capsys):
+    good_images(tmp_path / "in", 1)
+    (tmp_path / "junk.pt").write_bytes(b"garbage" * 10)
+    cases = [
+        (["--masker", str(tmp_path / "none.pt"), "--model", "tiny_cnn"], "none.pt: missing"),
+        (["--masker", str(tmp_path / "junk.pt"), "--model", "tiny_cnn"], "junk.pt: unreadable or corrupt"),
+        (["--masker", str(masker_file)], "trained for model 'tiny_cnn', not 'efficientnet_lite0'"),
+        (["--masker", str(masker_file), "--model", "tiny_cnn", "--refine-steps", "-1"], "--refine-steps -1"),
+        (["--refine-steps", "2"], "--refine-steps needs --masker FILE"),
+    ]
+    for extra, message in cases:
+        assert main([str(tmp_path / "in"), "--out", str(tmp_path / "o"), *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()

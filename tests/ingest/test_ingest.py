@@ -117,3 +117,27 @@ def test_read_only_or_broken_store_path_is_a_store_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(StoreError):
         _ingest(f"ladybug://{tmp_path / 'file' / 'under-a-file.lbug'}", tmp_path)
+
+
+def test_masker_ingests_with_the_amortised_path_and_bad_maskers_are_one_line(store_url, tmp_path, capsys):
+    import torch
+
+    from amx_core.amortised import train_masker
+    from amx_core.config import ExplainConfig
+
+    good_images(tmp_path / "imgs", 2)
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    train_masker(tiny_classifier(), x, config=ExplainConfig(width=8, mask_resolution=8), epochs=1,
+                 batch_size=2).save(tmp_path / "m.pt")
+    summary = _ingest(store_url, tmp_path / "imgs", masker=str(tmp_path / "m.pt"))
+    assert (summary.ingested, summary.failed) == (2, [])
+    assert _subset(_counts(store_url)) == _expect(2)
+    assert _ingest(store_url, tmp_path / "imgs", masker=str(tmp_path / "m.pt")).skipped == 2
+    # amortised results are keyed apart from per-image ones: a per-image run does not skip them
+    assert _ingest(store_url, tmp_path / "imgs").ingested == 2
+    (tmp_path / "junk.pt").write_bytes(b"garbage")
+    for masker, message in [("junk.pt", "junk.pt: unreadable or corrupt"), ("none.pt", "none.pt: missing")]:
+        rc = ingest_main(["--class", "cheetah", "--images", str(tmp_path / "imgs"), "--store",
+                          str(tmp_path / "s2.lbug"), "--masker", str(tmp_path / masker)])
+        err = capsys.readouterr().err
+        assert rc == 2 and message in err and "Traceback" not in err

@@ -1,0 +1,579 @@
+"""Fast amortised mode (issue 6 §2): one mask generator trained over many images with the explainer's
+losses, then a new image is explained by one forward pass of it (no classifier pass), optionally a few
+per-image refinement steps, and the same binary-mask choice and report as `explain`.
+
+    amx-train-masker --images DIR --model efficientnet_lite0 --out masker.pt [--epochs N] [--preset default]
+    amx-explain photo.jpg --masker masker.pt [--refine-steps 3]
+
+The masker file (torch.save of plain data) holds the generator's state dict, the model name, the config,
+the sha256 of every training image (so a record can say whether an image was seen in training) and the
+median selected area on the training images, where the ladder search on a new image starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from . import losses
+from .backgrounds import background_batch
+from .config import ExplainConfig, get_preset
+from .errors import AmxError
+from .explain import Explanation, Progress, _mask_logits, _report, _select_masks
+from .hooks import capture, frozen
+from .masker import MaskUNet
+from .metrics import top_mask
+from .models import Classifier, apply_mask
+
+FORMAT = "amx-masker/1"
+
+
+class MaskerFileError(AmxError):
+    """A masker file that is missing, unreadable, not a masker, or made for another model."""
+
+
+class SharedUNet(MaskUNet):
+    """`MaskUNet` with one set of weights shared by every image of a batch.
+
+    MaskUNet folds the batch into grouped channels (one generator per image), so with copies=1 it only
+    takes a batch of one; here each layer is an ordinary convolution over the batch instead.
+    """
+
+    def __init__(self, width: int = 16, resolution: int = 56):
+        super().__init__(1, width, resolution, free_grid=False)
+
+    @classmethod
+    def seeded_shared(cls, *, width: int, resolution: int, seed: int) -> SharedUNet:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = cls(width, resolution)
+        with torch.no_grad():
+            net.out.bias.zero_()
+        return net
+
+    def _g(self, layer, x):
+        return layer(x)
+
+    def per_image_copies(self, b: int) -> MaskUNet:
+        """`b` independent generators (MaskUNet's grouped form) that all start from these weights."""
+        net = MaskUNet(b, self.e1.out_channels, self.resolution, free_grid=False).to(self.e1.weight.device)
+        with torch.no_grad():
+            for (_, many), (_, one) in zip(net.named_parameters(), self.named_parameters(), strict=True):
+                many.copy_(one.repeat((b,) + (1,) * (one.dim() - 1)))
+        return net
+
+
+@dataclass
+class Masker:
+    net: SharedUNet
+    model: str
+    config: ExplainConfig
+    image_hashes: tuple[str, ...] = ()
+    start_area: float = 0.1  # median selected area on the training images: where the ladder search starts
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "format": FORMAT,
+            "model": self.model,
+            "width": self.net.e1.out_channels,
+            "resolution": self.net.resolution,
+            "state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
+            "config": asdict(self.config),
+            "image_hashes": list(self.image_hashes),
+            "start_area": self.start_area,
+            "info": self.info,
+        }
+        tmp = path.with_name(path.name + ".partial")
+        torch.save(payload, tmp)
+        tmp.replace(path)
+
+
+def load_masker(path: str | Path, *, model: str | None = None, device: str = "cpu") -> Masker:
+    """Read a masker file; `model`, when given, must be the model it was trained for."""
+    path = Path(path)
+    if not path.exists():
+        raise MaskerFileError(f"masker file {path}: missing")
+    if path.is_dir():
+        raise MaskerFileError(f"masker file {path}: is a folder, expected a file written by amx-train-masker")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing to the user
+        raise MaskerFileError(f"masker file {path}: unreadable or corrupt ({type(exc).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise MaskerFileError(f"masker file {path}: not a masker written by amx-train-masker")
+    if model is not None and payload["model"] != model:
+        raise MaskerFileError(f"masker file {path}: trained for model {payload['model']!r}, not {model!r}")
+    try:
+        cfg = ExplainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in payload["config"].items()})
+        net = SharedUNet(int(payload["width"]), int(payload["resolution"]))
+        net.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+        raise MaskerFileError(f"masker file {path}: damaged contents ({type(exc).__name__})") from None
+    net.to(device).eval()
+    return Masker(net=net, model=payload["model"], config=cfg, image_hashes=tuple(payload["image_hashes"]),
+                  start_area=float(payload["start_area"]), info=dict(payload.get("info") or {}))
+
+
+def pixels_sha256(pixels: torch.Tensor) -> str:
+    """Identity of an image given as pixels (training from tensors); files use their bytes' sha256."""
+    return hashlib.sha256(pixels.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator, min_scale: float = 0.6) -> torch.Tensor:
+    """A random crop (scale min_scale..1 of the side) resized back, and a random horizontal flip."""
+    _, h, w = x.shape
+    s = min_scale + (1 - min_scale) * float(torch.rand(1, generator=gen))
+    ch, cw = max(8, int(h * s)), max(8, int(w * s))
+    top = int(torch.randint(0, h - ch + 1, (1,), generator=gen))
+    left = int(torch.randint(0, w - cw + 1, (1,), generator=gen))
+    crop = x[:, top : top + ch, left : left + cw]
+    if (ch, cw) != (h, w):
+        crop = F.interpolate(crop[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+    if float(torch.rand(1, generator=gen)) < 0.5:
+        crop = crop.flip(-1)
+    return crop.clamp(0, 1)
+
+
+def train_masker(
+    classifier: Classifier,
+    images: torch.Tensor | list[str | Path],
+    *,
+    config: ExplainConfig | str = "default",
+    epochs: int = 20,
+    batch_size: int = 4,
+    lr: float | None = None,
+    augment: bool = True,
+    area_range: tuple[float, float] = (0.03, 0.3),
+    seed: int | None = None,
+    progress: Progress | None = None,
+    trace: list[dict[str, float]] | None = None,
+) -> Masker:
+    """Train one shared generator over `images` (a [N,3,H,W] tensor in [0,1] or image files).
+
+    Same loss terms and weights as `explain` (activation matching, KL, CE, area, area hinge, binarisation,
+    TV, robustness over random backgrounds), the same area-controlled mask and straight-through
+    binarisation; each image's area is drawn log-uniform in `area_range` (its upper end shrinking from
+    `config.area_start` over the first `config.area_schedule` of training), so the ranking is good at every
+    area of the selection ladder. Targets are the classifier's top-1 on each (augmented) image.
+    """
+    cfg = get_preset(config) if isinstance(config, str) else config
+    if len(cfg.layer_weights) != len(classifier.spec.taps):
+        raise ValueError(f"config has {len(cfg.layer_weights)} layer weights, model taps {len(classifier.spec.taps)}")
+    if epochs < 1:
+        raise AmxError(f"--epochs {epochs}: must be at least 1")
+    seed = cfg.seed if seed is None else seed
+    device = classifier.mean.device
+    if isinstance(images, torch.Tensor):
+        pixels = images.detach().to(device)
+        hashes = tuple(pixels_sha256(p) for p in pixels)
+    else:
+        from .images import file_sha256, load_image
+
+        pixels = torch.stack([classifier.preprocess(load_image(p)) for p in images]).to(device)
+        hashes = tuple(file_sha256(p) for p in images)
+    n, _, h, w = pixels.shape
+    if n == 0:
+        raise AmxError("no training images")
+    net = SharedUNet.seeded_shared(width=cfg.width, resolution=cfg.mask_resolution, seed=seed).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=lr if lr is not None else (cfg.unet_lr or cfg.lr))
+    gen = torch.Generator().manual_seed(seed + 11)
+    taps = classifier.spec.taps
+    base = classifier.baseline
+    alpha = torch.tensor(cfg.layer_weights, device=device)
+    kinds = cfg.background_kinds
+    nr = cfg.robust_samples
+    bs = max(1, min(batch_size, n))
+    per_epoch = (n + bs - 1) // bs
+    total = epochs * per_epoch
+    st_step = int(cfg.straight_through_from * total)
+    lo_area, hi_area = area_range
+    step = 0
+    with frozen(classifier), capture(classifier.net, taps) as acts:
+        for _ in range(epochs):
+            order = torch.randperm(n, generator=gen)
+            for k in range(per_epoch):
+                idx = order[k * bs : (k + 1) * bs]
+                x = pixels[idx]
+                if augment:
+                    x = torch.stack([_augment(img, gen) for img in x.cpu()]).to(device)
+                b = x.shape[0]
+                with torch.no_grad():
+                    logits_x = classifier(x)
+                    ref = {t: acts[t].detach().clone() for t in taps}
+                target = logits_x.argmax(1)
+                frac = min(1.0, step / max(1, cfg.area_schedule * total))
+                hi = max(lo_area, cfg.area_start + (hi_area - cfg.area_start) * frac)
+                u = torch.rand(b, generator=gen)
+                goals = (torch.tensor(lo_area).log() + u * (torch.tensor(hi).log() - torch.tensor(lo_area).log()))
+                goals = goals.exp().to(device)
+                tau = cfg.temperature * (cfg.temperature_end / cfg.temperature) ** (step / max(1, total - 1))
+                soft = torch.sigmoid(_mask_logits(net(x), goals, tau, cfg, (h, w)))
+                m = soft
+                if step >= st_step:
+                    m = (soft > 0.5).to(soft) + soft - soft.detach()
+                e = apply_mask(x, m, base)
+                rngs = [torch.Generator().manual_seed(int(torch.randint(0, 2**31, (1,), generator=gen)))
+                        for _ in range(b * nr)]
+                bg = background_batch([kinds[(step * nr + j) % len(kinds)] for j in range(nr) for _ in range(b)],
+                                      x.cpu().repeat(nr, 1, 1, 1), rngs, blur_sigma=cfg.blur_sigma).to(device)
+                mr = m.repeat(nr, 1, 1, 1)
+                e_rob = x.repeat(nr, 1, 1, 1) * mr + (1 - mr) * bg
+                logits = classifier(torch.cat([e, e_rob]))
+                logits_e, logits_r = logits[:b], logits[b:]
+                act_terms = torch.stack(
+                    [losses.activation_distance(ref[t], acts[t][:b], cfg.activation_distance) for t in taps], 1
+                )
+                terms = {
+                    "activation": cfg.activation * (act_terms * alpha).sum(1) / alpha.sum(),
+                    "kl": cfg.kl * losses.kl_outputs(logits_x, logits_e),
+                    "ce": cfg.ce * losses.cross_entropy(logits_e, target),
+                    "area": cfg.area * losses.area(soft),
+                    "area_hinge": cfg.area_hinge * losses.area_hinge(soft, goals),
+                    "binarization": cfg.binarization * losses.binarization(soft),
+                    "tv": cfg.tv * losses.total_variation(soft),
+                    "robustness": cfg.robustness
+                    * losses.cross_entropy(logits_r, target.repeat(nr)).view(nr, b).mean(0),
+                }
+                loss = torch.stack(list(terms.values())).sum(0).mean()
+                if trace is not None:
+                    trace.append({k: float(v.detach().mean()) for k, v in terms.items()} | {"loss": float(loss)})
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
+                if progress:
+                    progress(step, total)
+        net.eval()
+        # where the ladder search starts on a new image: the median area chosen on the training images
+        with torch.no_grad():
+            logits_x = torch.cat([classifier(pixels[i : i + 16]) for i in range(0, n, 16)])
+            target = logits_x.argmax(1)
+            areas = []
+            for i in range(0, n, 16):
+                rank = _rank(net, pixels[i : i + 16], cfg)
+                masks, _ = _select_masks(classifier, pixels[i : i + 16], rank, target[i : i + 16], cfg)
+                areas += [float(mk.mean()) for mk in masks]
+    return Masker(net=net, model=classifier.spec.name, config=cfg, image_hashes=hashes,
+                  start_area=statistics.median(areas),
+                  info={"epochs": epochs, "batch_size": bs, "augment": augment, "steps": total,
+                        "area_range": list(area_range), "train_areas": areas})
+
+
+def _rank(gen, pixels: torch.Tensor, cfg: ExplainConfig) -> torch.Tensor:
+    """The generator's ranking at the input size (as `explain` ranks after its optimisation)."""
+    b, _, h, w = pixels.shape
+    goals = torch.full((b,), cfg.area_target, device=pixels.device)
+    return _mask_logits(gen(pixels), goals, cfg.temperature_end, cfg, (h, w))
+
+
+# -------------------------------------------------------------------------------------------- explaining
+
+
+def explain_amortised(
+    classifier: Classifier,
+    pixels: torch.Tensor,
+    masker: Masker,
+    *,
+    targets: list[int] | None = None,
+    refine_steps: int = 0,
+    refine_lr: float | None = None,
+    config: ExplainConfig | str | None = None,
+    search: str = "warm",
+    report: bool = True,
+) -> list[Explanation]:
+    """Explain [B,3,H,W] pixels with a trained masker: one generator pass (no classifier pass), optionally
+    `refine_steps` per-image steps of the explainer's losses (each image gets its own copy of the
+    generator), then the smallest binary mask on the area ladder that keeps the label on the baseline
+    and on the random backgrounds (the acceptance test of `explain`), and the same report.
+
+    `search="warm"` starts the ladder search at the masker's typical area and checks the baseline
+    background before the random ones (the same acceptance test, fewer passes when the start is close);
+    `search="binary"` is `explain`'s own binary search. `classifier_passes` counts every image forward.
+    """
+    if masker.model != classifier.spec.name:
+        raise MaskerFileError(f"masker trained for model {masker.model!r}, classifier is {classifier.spec.name!r}")
+    if refine_steps < 0:
+        raise AmxError(f"--refine-steps {refine_steps}: must be at least 0")
+    if search not in ("warm", "binary"):
+        raise ValueError(f"search {search!r}: expected warm or binary")
+    cfg = masker.config if config is None else (get_preset(config) if isinstance(config, str) else config)
+    b = pixels.shape[0]
+    device = pixels.device
+    start = time.perf_counter()
+    net = masker.net.to(device).eval()
+    with frozen(classifier), capture(classifier.net, classifier.spec.taps) as acts:
+        with torch.no_grad():
+            logits_x = classifier(pixels)
+            ref = {t: acts[t].detach().clone() for t in classifier.spec.taps} if refine_steps else None
+        passes = [1] * b
+        target = torch.tensor(targets, device=device) if targets is not None else logits_x.argmax(1)
+        if refine_steps:
+            gen = _refine(classifier, pixels, acts, ref, logits_x, target, net, masker, cfg, refine_steps, refine_lr)
+            passes = [p + refine_steps * (1 + cfg.robust_samples) for p in passes]
+        else:
+            gen = net
+        with torch.no_grad():
+            rank = _rank(gen, pixels, cfg)
+            if search == "binary":
+                masks, sel = _select_masks(classifier, pixels, rank, target, cfg)
+                logits_e = classifier(apply_mask(pixels, masks, classifier.baseline))
+                passes = [p + sel + 1 for p in passes]
+            else:
+                masks, logits_e, sel_passes = _select_warm(classifier, pixels, rank, target, cfg, masker.start_area)
+                passes = [p + s for p, s in zip(passes, sel_passes, strict=True)]
+        probs_x = torch.softmax(logits_x, 1)
+        probs_e = torch.softmax(logits_e, 1)
+        seconds = time.perf_counter() - start
+        out = []
+        for i in range(b):
+            t = int(target[i])
+            ex = Explanation(
+                target=t, pixels=pixels[i].detach(), mask=masks[i], rank_map=rank[i], baseline=classifier.baseline[0],
+                metrics={
+                    "target": t,
+                    "predicted_x": int(probs_x[i].argmax()),
+                    "predicted_e": int(probs_e[i].argmax()),
+                    "label_kept": bool(int(probs_e[i].argmax()) == t),
+                    "confidence_x": float(probs_x[i, t]),
+                    "top1_confidence_x": float(probs_x[i].max()),
+                    "confidence_e": float(probs_e[i, t]),
+                    "mask_area": float(masks[i].mean()),
+                    "steps": refine_steps,
+                    "classifier_passes": passes[i],
+                    "mask_source": "amortised" + (f"+refine{refine_steps}" if refine_steps else ""),
+                    "seconds": seconds / b,
+                },
+            )
+            if report:
+                _report(classifier, ex, cfg)
+            out.append(ex)
+    return out
+
+
+def _refine(classifier, pixels, acts, ref, logits_x, target, net: SharedUNet, masker: Masker, cfg: ExplainConfig,
+            steps: int, lr: float | None) -> MaskUNet:
+    """A few per-image steps of the explainer's losses from the shared weights, at the masker's typical
+    area, binarised straight-through (the selection will binarise too)."""
+    b, _, h, w = pixels.shape
+    device = pixels.device
+    taps = classifier.spec.taps
+    base = classifier.baseline
+    gen = net.per_image_copies(b)
+    opt = torch.optim.Adam(gen.parameters(), lr=lr if lr is not None else (cfg.unet_lr or cfg.lr))
+    alpha = torch.tensor(cfg.layer_weights, device=device)
+    kinds = cfg.background_kinds
+    nr = cfg.robust_samples
+    rngs = [torch.Generator().manual_seed(cfg.seed + 1) for _ in range(b)]
+    goals = torch.full((b,), masker.start_area, device=device)
+    for step in range(steps):
+        soft = torch.sigmoid(_mask_logits(gen(pixels), goals, cfg.temperature_end, cfg, (h, w)))
+        m = (soft > 0.5).to(soft) + soft - soft.detach()
+        e = apply_mask(pixels, m, base)
+        bg = background_batch([kinds[(step * nr + j) % len(kinds)] for j in range(nr) for _ in range(b)],
+                              pixels.cpu().repeat(nr, 1, 1, 1), rngs * nr, blur_sigma=cfg.blur_sigma).to(device)
+        mr = m.repeat(nr, 1, 1, 1)
+        e_rob = pixels.repeat(nr, 1, 1, 1) * mr + (1 - mr) * bg
+        logits = classifier(torch.cat([e, e_rob]))
+        logits_e, logits_r = logits[:b], logits[b:]
+        act_terms = torch.stack(
+            [losses.activation_distance(ref[t], acts[t][:b], cfg.activation_distance) for t in taps], 1
+        )
+        per_image = (
+            cfg.activation * (act_terms * alpha).sum(1) / alpha.sum()
+            + cfg.kl * losses.kl_outputs(logits_x, logits_e)
+            + cfg.ce * losses.cross_entropy(logits_e, target)
+            + cfg.area * losses.area(soft)
+            + cfg.binarization * losses.binarization(soft)
+            + cfg.tv * losses.total_variation(soft)
+            + cfg.robustness * losses.cross_entropy(logits_r, target.repeat(nr)).view(nr, b).mean(0)
+        )
+        opt.zero_grad(set_to_none=True)
+        per_image.sum().backward()
+        opt.step()
+    return gen.eval()
+
+
+def _select_warm(classifier, pixels, rank, target, cfg: ExplainConfig, start_area: float):
+    """`_select_masks`'s acceptance test (label kept on the baseline and on `check_pass` of
+    `check_backgrounds` random backgrounds, the same seeded backgrounds) with a search that starts at
+    the ladder level nearest `start_area`, steps to the neighbour, and bisects only beyond it; the
+    baseline is checked first and the backgrounds only when it passes. Per image: masks, the baseline
+    logits of the chosen mask (no extra pass when it was checked) and the passes spent."""
+    ladder = [a for a in cfg.area_ladder if a >= cfg.area_floor] or [1.0]
+    top = len(ladder) - 1
+    s0 = min(range(len(ladder)), key=lambda j: abs(ladder[j] - start_area))
+    base = classifier.baseline
+    masks, logits_out, passes = [], [], []
+    for i in range(pixels.shape[0]):
+        img = pixels[i : i + 1]
+        seen: dict[int, tuple[bool, torch.Tensor, int]] = {}
+
+        def ok(level: int, img=img, i=i, seen=seen) -> bool:
+            if level not in seen:
+                seen[level] = _accept(classifier, img, top_mask(rank[i], ladder[level])[None], int(target[i]), cfg)
+            return seen[level][0]
+
+        # bisection invariant: the answer lies in [lo, hi]; hi is accepted (or the unchecked top level)
+        lo, hi = 0, top
+        if s0 < top:
+            if ok(s0):
+                hi = s0
+                if s0 > 0 and not ok(s0 - 1):
+                    lo = s0
+                else:
+                    hi = max(0, s0 - 1)
+            else:
+                lo = s0 + 1
+                if lo < top and ok(lo):
+                    hi = lo
+                else:
+                    lo = min(lo + 1, top)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if ok(mid):
+                hi = mid
+            else:
+                lo = mid + 1
+        spent = sum(v[2] for v in seen.values())
+        mask = top_mask(rank[i], ladder[lo])
+        if lo in seen:
+            lg = seen[lo][1]
+        else:  # the top level, accepted without a check (as in `_select_masks`)
+            lg = classifier(apply_mask(img, mask[None], base))
+            spent += 1
+        masks.append(mask)
+        logits_out.append(lg)
+        passes.append(spent)
+    return torch.stack(masks), torch.cat(logits_out), passes
+
+
+def _accept(classifier, img, cand, target: int, cfg: ExplainConfig) -> tuple[bool, torch.Tensor, int]:
+    """One candidate mask: kept on the baseline (one pass), then on the seeded random backgrounds."""
+    lg = classifier(apply_mask(img, cand, classifier.baseline))
+    good, spent, k = int(lg.argmax(1)) == target, 1, cfg.check_backgrounds
+    if good and k:
+        kinds = cfg.background_kinds
+        bg = torch.cat([background_batch([kinds[j % len(kinds)]], img.cpu(),
+                                         [torch.Generator().manual_seed(cfg.seed + 1000 + j)],
+                                         blur_sigma=cfg.blur_sigma) for j in range(k)]).to(img.device)
+        pred = classifier(img * cand + bg * (1 - cand)).argmax(1)
+        spent += k
+        good = int((pred == target).sum()) >= min(cfg.check_pass, k)
+    return good, lg, spent
+
+
+# --------------------------------------------------------------------------------------------------- CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="amx-train-masker",
+                                description="train one mask generator over many images (amortised mode)")
+    p.add_argument("--images", required=True, nargs="+", help="image folder(s) or files to train on")
+    p.add_argument("--model", default="efficientnet_lite0")
+    p.add_argument("--weights", default=None, help="a state-dict file for the model (torchvision models)")
+    p.add_argument("--out", required=True, help="masker file to write")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--preset", default="default", help="compact | default | relaxed | object")
+    p.add_argument("--holdout-list", default=None,
+                   help="a file of image paths or sha256 hashes (one a line) never to train on")
+    p.add_argument("--no-augment", action="store_true", help="no random crops and flips")
+    p.add_argument("--recursive", action="store_true")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _train_cli(args)
+    except AmxError as exc:
+        print(f"amx-train-masker: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("amx-train-masker: interrupted; nothing written", file=sys.stderr)
+        return 130
+
+
+def read_holdout(path: str | Path) -> set[str]:
+    p = Path(path)
+    try:
+        lines = p.read_text().splitlines()
+    except OSError as exc:
+        raise AmxError(f"--holdout-list {p}: {'missing' if not p.exists() else exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise AmxError(f"--holdout-list {p}: not a text file") from None
+    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+
+
+def _train_cli(args) -> int:
+    from .images import discover_images, file_sha256, load_image
+    from .models import check_device, load_classifier
+    from .progress import ProgressBar
+
+    if args.epochs < 1:
+        raise AmxError(f"--epochs {args.epochs}: must be at least 1")
+    if args.batch_size < 1:
+        raise AmxError(f"--batch-size {args.batch_size}: must be at least 1")
+    config = get_preset(args.preset).with_(seed=args.seed)
+    holdout = read_holdout(args.holdout_list) if args.holdout_list else set()
+    out = Path(args.out)
+    if out.is_dir():
+        raise AmxError(f"--out {out}: is a folder, expected a file name")
+    skipped: list[str] = []
+
+    def fail(err) -> None:
+        skipped.append(str(err))
+        print(f"amx-train-masker: skipped {err}", file=sys.stderr)
+
+    files = discover_images(args.images, recursive=args.recursive, on_error=fail)
+    device = check_device(args.device)
+    classifier = load_classifier(args.model, weights=args.weights, device=device)
+    keep, pixels, hashes, held = [], [], [], 0
+    for f in files:
+        try:
+            sha = file_sha256(f)
+            if sha in holdout or str(f) in holdout or f.name in holdout:
+                held += 1
+                continue
+            pixels.append(classifier.preprocess(load_image(f)))
+        except AmxError as err:
+            fail(err)
+            continue
+        keep.append(f)
+        hashes.append(sha)
+    if not pixels:
+        raise AmxError(f"no training images in {' '.join(args.images)}" + (f" ({held} held out)" if held else ""))
+    n = len(pixels)
+    bar = ProgressBar(args.epochs * ((n + min(args.batch_size, n) - 1) // min(args.batch_size, n)), "train masker")
+    t0 = time.perf_counter()
+    masker = train_masker(classifier, torch.stack(pixels).to(device), config=config, epochs=args.epochs,
+                          batch_size=args.batch_size, augment=not args.no_augment, seed=args.seed,
+                          progress=lambda done, total: bar.advance())
+    bar.close()
+    masker.image_hashes = tuple(hashes)
+    masker.info["files"] = [str(f) for f in keep]
+    masker.save(out)
+    print(f"amx-train-masker: trained on {n} images ({held} held out, {len(skipped)} skipped) in "
+          f"{time.perf_counter() - t0:.0f} s; start area {masker.start_area:.1%}; wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

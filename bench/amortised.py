@@ -1,0 +1,130 @@
+"""Amortised mode against the per-image explainer on held-out photos, same run (issue 6 §2, §3).
+
+    nice -n 10 .venv/bin/python bench/amortised.py [--masker out/amortised/masker.pt] [--epochs 60]
+        [--refine 3] [--limit N]
+
+The sample photos are split in half by their sha256 (even first byte: training, odd: held out). The
+masker is trained on the training half only (with random crops and flips), unless --masker names a file
+that exists (its recorded training hashes must not include a held-out photo). Then, on each held-out
+photo: the per-image preset (default), and the amortised path with 0 and --refine refinement steps.
+Issue 6 §3 targets: amortised >= 10x fewer classifier passes per image than the per-image default,
+label kept within 5 points of it, median area within 1.5x of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from amx_core.amortised import explain_amortised, load_masker, train_masker  # noqa: E402
+from amx_core.config import get_preset  # noqa: E402
+from amx_core.explain import explain  # noqa: E402
+from amx_core.images import file_sha256, load_image  # noqa: E402
+from amx_core.models import load_classifier  # noqa: E402
+
+SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def split(folder: Path) -> tuple[list[Path], list[Path]]:
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES)
+    train = [p for p in files if int(file_sha256(p)[:2], 16) % 2 == 0]
+    held = [p for p in files if p not in train]
+    return train, held
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", default=str(ROOT / "data" / "samples"))
+    ap.add_argument("--model", default="efficientnet_lite0")
+    ap.add_argument("--preset", default="default")
+    ap.add_argument("--masker", default=str(ROOT / "out" / "amortised" / "masker.pt"))
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--refine", type=int, default=3, help="refinement steps for the refined amortised row")
+    ap.add_argument("--limit", type=int, default=0, help="first N held-out photos; 0 = all")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", default=None, help="write per-image metrics here")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    train, held = split(Path(args.images))
+    if args.limit:
+        held = held[: args.limit]
+    clf = load_classifier(args.model)
+    cfg = get_preset(args.preset)
+    load = lambda ps: torch.stack([clf.preprocess(load_image(p)) for p in ps])  # noqa: E731
+    mpath = Path(args.masker)
+    if mpath.exists():
+        masker = load_masker(mpath, model=args.model)
+        print(f"masker: {mpath} (loaded)")
+    else:
+        t = time.perf_counter()
+        masker = train_masker(clf, load(train), config=cfg, epochs=args.epochs, batch_size=args.batch_size)
+        masker.image_hashes = tuple(file_sha256(p) for p in train)
+        masker.info["files"] = [str(p) for p in train]
+        masker.save(mpath)
+        print(f"masker: trained on {len(train)} photos, {args.epochs} epochs, {time.perf_counter() - t:.0f} s;"
+              f" saved {mpath}")
+    held_hashes = {file_sha256(p) for p in held}
+    leaked = held_hashes & set(masker.image_hashes)
+    if leaked:
+        print(f"refusing: the masker was trained on {len(leaked)} held-out photo(s)")
+        return 2
+    print(f"held out ({len(held)}): {', '.join(p.name for p in held)}")
+    print(f"start area {masker.start_area:.3f}; training areas {masker.info.get('train_areas')}")
+
+    rows: dict[str, list[dict]] = {"per-image " + args.preset: [], "amortised": [],
+                                   f"amortised+refine{args.refine}": [], "amortised, binary search": []}
+    for p in held:
+        x = load([p])
+        (ex,) = explain(clf, x, config=cfg)
+        rows["per-image " + args.preset].append(ex.metrics | {"file": p.name})
+        (ex,) = explain_amortised(clf, x, masker, config=cfg)
+        rows["amortised"].append(ex.metrics | {"file": p.name})
+        (ex,) = explain_amortised(clf, x, masker, config=cfg, refine_steps=args.refine)
+        rows[f"amortised+refine{args.refine}"].append(ex.metrics | {"file": p.name})
+        (ex,) = explain_amortised(clf, x, masker, config=cfg, search="binary")
+        rows["amortised, binary search"].append(ex.metrics | {"file": p.name})
+        print(p.name, " | ".join(f"{k}: area {v[-1]['mask_area']:.3f} kept {v[-1]['label_kept']} "
+                                 f"passes {v[-1]['classifier_passes']}" for k, v in rows.items()), flush=True)
+
+    def summary(ms):
+        return {
+            "passes": statistics.mean(m["classifier_passes"] for m in ms),
+            "kept": 100 * sum(m["label_kept"] for m in ms) / len(ms),
+            "area": statistics.median(m["mask_area"] for m in ms),
+            "robust": statistics.median(m["robustness"] for m in ms),
+            "seconds": statistics.mean(m["seconds"] for m in ms),
+        }
+
+    sums = {k: summary(v) for k, v in rows.items()}
+    ref = sums["per-image " + args.preset]
+    print(f"\n{len(held)} held-out photos, model {args.model}, preset {args.preset}, {args.threads} thread(s)\n")
+    print("| mode | classifier passes / image | fewer passes | label kept % | median area | area ratio "
+          "| median robustness | s / image |")
+    print("|---|---|---|---|---|---|---|---|")
+    for k, s in sums.items():
+        print(f"| {k} | {s['passes']:.1f} | {ref['passes'] / s['passes']:.1f}x | {s['kept']:.0f} | {s['area']:.3f} "
+              f"| {s['area'] / ref['area']:.2f} | {s['robust']:.2f} | {s['seconds']:.2f} |")
+    print("\ntargets (amortised vs per-image): >= 10x fewer passes, label kept within 5 points, area within 1.5x")
+    for k in list(sums)[1:]:
+        s = sums[k]
+        print(f"  {k}: passes {'met' if ref['passes'] / s['passes'] >= 10 else 'NOT met'}, "
+              f"label kept {'met' if s['kept'] >= ref['kept'] - 5 else 'NOT met'}, "
+              f"area {'met' if s['area'] <= 1.5 * ref['area'] else 'NOT met'}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""Amortised mode: the masker file round trip and its errors, honest pass counts, a shared generator that
+finds a known patch on an image it was not trained on, and amx-train-masker's command line."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import amx_core.models
+from amx_core.amortised import (
+    Masker,
+    MaskerFileError,
+    SharedUNet,
+    explain_amortised,
+    load_masker,
+    main,
+    train_masker,
+)
+from amx_core.config import ExplainConfig
+from amx_core.models import Classifier, ModelSpec, apply_mask
+from tests.imagefiles import good_images
+from tests.tiny import tiny_classifier
+
+SIZE = 32
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+TINY = ExplainConfig(width=8, mask_resolution=8, robustness_samples=4, auc_steps=4)
+
+
+@pytest.fixture(scope="module")
+def tiny_masker():
+    clf = tiny_classifier()
+    x = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    return clf, train_masker(clf, x, config=TINY, epochs=2, batch_size=2)
+
+
+def test_shared_unet_takes_a_batch_and_each_image_alone_gets_the_same_output():
+    net = SharedUNet.seeded_shared(width=8, resolution=8, seed=0)
+    x = torch.rand(3, 3, 32, 32)
+    out = net(x)
+    assert out.shape == (3, 1, 8, 8)
+    assert torch.allclose(out[1:2], net(x[1:2]), atol=1e-6)
+    copies = net.per_image_copies(3)  # MaskUNet's grouped form starts from the shared weights
+    assert torch.allclose(copies(x), out, atol=1e-5)
+
+
+def test_save_load_round_trip_gives_identical_masks(tiny_masker, tmp_path):
+    clf, masker = tiny_masker
+    masker.save(tmp_path / "m.pt")
+    again = load_masker(tmp_path / "m.pt", model="tiny_cnn")
+    assert again.model == "tiny_cnn" and again.config == masker.config
+    assert again.image_hashes == masker.image_hashes and len(again.image_hashes) == 4
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    a = explain_amortised(clf, x, masker, report=False)
+    b = explain_amortised(clf, x, again, report=False)
+    for ea, eb in zip(a, b, strict=True):
+        assert torch.equal(ea.mask, eb.mask) and torch.equal(ea.rank_map, eb.rank_map)
+        assert ea.metrics["mask_area"] == eb.metrics["mask_area"]
+
+
+def test_missing_corrupt_foreign_and_wrong_model_files_are_clear_errors(tiny_masker, tmp_path):
+    _, masker = tiny_masker
+    with pytest.raises(MaskerFileError, match=r"nope\.pt: missing"):
+        load_masker(tmp_path / "nope.pt")
+    (tmp_path / "junk.pt").write_bytes(b"\x00not a torch file" * 50)
+    with pytest.raises(MaskerFileError, match=r"junk\.pt: unreadable or corrupt"):
+        load_masker(tmp_path / "junk.pt")
+    masker.save(tmp_path / "good.pt")
+    data = (tmp_path / "good.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(MaskerFileError, match=r"cut\.pt: unreadable or corrupt"):
+        load_masker(tmp_path / "cut.pt")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(MaskerFileError, match=r"other\.pt: not a masker"):
+        load_masker(tmp_path / "other.pt")
+    with pytest.raises(MaskerFileError, match=r"good\.pt: trained for model 'tiny_cnn', not 'resnet18'"):
+        load_masker(tmp_path / "good.pt", model="resnet18")
+
+
+@pytest.mark.parametrize("refine", [0, 2])
+@pytest.mark.parametrize("search", ["warm", "binary"])
+def test_classifier_passes_are_every_image_forward(tiny_masker, refine, search):
+    clf, masker = tiny_masker
+    seen = []
+    handle = clf.net.register_forward_pre_hook(lambda _m, inp: seen.append(inp[0].shape[0]))
+    try:
+        (ex,) = explain_amortised(clf, torch.rand(1, 3, 64, 64), masker, refine_steps=refine, search=search,
+                                  report=False)
+    finally:
+        handle.remove()
+    assert ex.metrics["classifier_passes"] == sum(seen)
+    assert ex.metrics["steps"] == refine
+    # the generator pass itself costs no classifier pass: refine 0 is the reference pass plus the selection
+    if refine == 0 and search == "warm":
+        assert sum(seen) <= 1 + 2 * (1 + TINY.check_backgrounds) + 1
+
+
+def test_metrics_have_the_per_image_explainers_keys(tiny_masker):
+    from amx_core.explain import explain
+
+    clf, masker = tiny_masker
+    x = torch.rand(1, 3, 64, 64)
+    (per_image,) = explain(clf, x, config=TINY.with_(steps=2))
+    (amortised,) = explain_amortised(clf, x, masker)
+    assert set(per_image.metrics) == set(amortised.metrics)
+
+
+def test_a_masker_for_another_model_is_refused(tiny_masker):
+    _, masker = tiny_masker
+    other = Masker(net=masker.net, model="resnet18", config=masker.config)
+    with pytest.raises(MaskerFileError, match="trained for model 'resnet18'"):
+        explain_amortised(tiny_classifier(), torch.rand(1, 3, 64, 64), other)
+
+
+# --- a known answer: class 0 needs most of a red patch, wherever it is --------------------------------
+
+
+class RedAnywhereNet(nn.Module):
+    """Class 0 wins only when most of a red 8x8 patch is visible (red - green evidence summed over the
+    image, against a fixed bias for class 1); translation-invariant, so the patch can be anywhere."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 2, 1, bias=False)
+        with torch.no_grad():
+            self.c1.weight.zero_()
+            self.c1.weight[0, 0], self.c1.weight[0, 1] = 1.0, -1.0
+            self.c1.weight[1, 1], self.c1.weight[1, 0] = 1.0, -1.0
+        self.a = nn.ReLU()
+        self.b = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.c = nn.ReLU()
+        self.d = nn.AvgPool2d(2)
+        self.e = nn.ReLU()
+        self.fc = nn.Linear(2, 2)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.tensor([[80.0 * 4, 0.0], [0.0, 0.0]]))
+            self.fc.bias.copy_(torch.tensor([0.0, 8.5]))
+
+    def forward(self, x):
+        x = self.e(self.d(self.c(self.b(self.a(self.c1(x))))))
+        return self.fc(x.sum((2, 3)) / (SIZE * SIZE))
+
+
+def red_classifier() -> Classifier:
+    spec = ModelSpec("redanywhere", taps=("a", "b", "c", "d", "e"), head="fc", mean=(0.5,) * 3, std=(0.5,) * 3,
+                     resize=SIZE, crop=SIZE)
+    return Classifier(spec, RedAnywhereNet())
+
+
+def red_image(row: int, col: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    img = (0.5 + 0.25 * (torch.rand(1, SIZE, SIZE, generator=g) - 0.5)).repeat(3, 1, 1)
+    truth = torch.zeros(1, SIZE, SIZE)
+    truth[0, row : row + 8, col : col + 8] = 1
+    img[:, row : row + 8, col : col + 8] = torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1)
+    return img, truth
+
+
+PATCH_CFG = ExplainConfig(lr=0.03, width=8, mask_resolution=8, background_kinds=("noise", "blur", "shuffle"),
+                          blur_sigma=2.0, robustness_samples=6, auc_steps=8, occlusion_candidate=False)
+
+
+def test_a_masker_trained_on_some_images_finds_the_patch_on_a_new_one():
+    clf = red_classifier()
+    places = [(4, 4), (4, 20), (20, 4), (20, 20), (12, 12), (2, 14)]
+    train = torch.stack([red_image(r, c, seed=i)[0] for i, (r, c) in enumerate(places)])
+    masker = train_masker(clf, train, config=PATCH_CFG, epochs=40, batch_size=3, augment=False,
+                          area_range=(0.04, 0.3))
+    for row, col, seed in [(16, 8, 100), (6, 22, 101)]:  # places and textures never seen in training
+        x, truth = red_image(row, col, seed)
+        with torch.no_grad():
+            assert int(clf(x[None]).argmax()) == 0
+            assert int(clf(apply_mask(x, 1 - truth, clf.baseline[0])[None]).argmax()) == 1
+        (ex,) = explain_amortised(clf, x[None], masker)
+        covered = float((ex.mask * truth).sum() / truth.sum())
+        outside = float((ex.mask * (1 - truth)).sum() / (1 - truth).sum())
+        assert covered >= 0.85, f"patch at {(row, col)}: mask covers only {covered:.0%} of it"
+        assert outside <= 0.05, f"patch at {(row, col)}: mask keeps {outside:.0%} outside it"
+        assert ex.metrics["label_kept"]
+
+
+# --- amx-train-masker ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    clf = tiny_classifier()
+    monkeypatch.setattr(amx_core.models, "load_classifier", lambda *a, **k: clf)
+    return clf
+
+
+def test_train_masker_cli_writes_a_masker_without_the_held_out_images(tmp_path, tiny, capsys):
+    from amx_core.images import file_sha256
+
+    paths = good_images(tmp_path / "imgs", 4)
+    (tmp_path / "holdout.txt").write_text(f"{paths[0]}\n{file_sha256(paths[1])}\n")
+    out = tmp_path / "m" / "masker.pt"
+    rc = main(["--images", str(tmp_path / "imgs"), "--model", "tiny_cnn", "--out", str(out), "--epochs", "1",
+               "--holdout-list", str(tmp_path / "holdout.txt")])
+    assert rc == 0, capsys.readouterr().err
+    masker = load_masker(out, model="tiny_cnn")
+    assert set(masker.image_hashes) == {file_sha256(p) for p in paths[2:]}
+    assert "2 held out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--epochs", "0"], "--epochs 0: must be at least 1"),
+    (["--holdout-list", "/no/such/list.txt"], "--holdout-list /no/such/list.txt: missing"),
+    (["--preset", "tiny"], "unknown preset 'tiny'"),
+])
+def test_train_masker_cli_errors_are_one_line(tmp_path, tiny, capsys, extra, message):
+    good_images(tmp_path / "imgs", 1)
+    rc = main(["--images", str(tmp_path / "imgs"), "--model", "tiny_cnn", "--out", str(tmp_path / "m.pt"), *extra])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_train_masker_cli_with_no_images(tmp_path, tiny, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["--images", str(tmp_path / "empty"), "--model", "tiny_cnn", "--out", str(tmp_path / "m.pt")]) == 2
+    assert "no training images" in capsys.readouterr().err
