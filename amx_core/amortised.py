@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from . import losses
 from .backgrounds import background_batch
@@ -50,6 +51,17 @@ class SharedUNet(MaskUNet):
 
     def __init__(self, width: int = 16, resolution: int = 56):
         super().__init__(1, width, resolution, free_grid=False)
+        # weight of the class activation map (from the reference pass's features, no extra classifier
+        # pass) added to the U-Net's scores: a per-image hint the shared generator learns to correct
+        self.cam_scale = nn.Parameter(torch.tensor(1.0))
+
+    def cam_term(self, cam: torch.Tensor | None) -> torch.Tensor | float:
+        if cam is None:
+            return 0.0
+        return self.cam_scale * F.adaptive_avg_pool2d(cam, self.resolution)
+
+    def scores(self, pixels: torch.Tensor, cam: torch.Tensor | None) -> torch.Tensor:
+        return self(pixels) + self.cam_term(cam)
 
     @classmethod
     def seeded_shared(cls, *, width: int, resolution: int, seed: int) -> SharedUNet:
@@ -67,7 +79,8 @@ class SharedUNet(MaskUNet):
         """`b` independent generators (MaskUNet's grouped form) that all start from these weights."""
         net = MaskUNet(b, self.e1.out_channels, self.resolution, free_grid=False).to(self.e1.weight.device)
         with torch.no_grad():
-            for (_, many), (_, one) in zip(net.named_parameters(), self.named_parameters(), strict=True):
+            mine = [(n, p) for n, p in self.named_parameters() if n != "cam_scale"]
+            for (_, many), (_, one) in zip(net.named_parameters(), mine, strict=True):
                 many.copy_(one.repeat((b,) + (1,) * (one.dim() - 1)))
         return net
 
@@ -216,13 +229,14 @@ def train_masker(
                     logits_x = classifier(x)
                     ref = {t: acts[t].detach().clone() for t in taps}
                 target = logits_x.argmax(1)
+                cam = class_activation_map(classifier, ref[taps[-1]], target)
                 frac = min(1.0, step / max(1, cfg.area_schedule * total))
                 hi = max(lo_area, cfg.area_start + (hi_area - cfg.area_start) * frac)
                 u = torch.rand(b, generator=gen)
                 goals = (torch.tensor(lo_area).log() + u * (torch.tensor(hi).log() - torch.tensor(lo_area).log()))
                 goals = goals.exp().to(device)
                 tau = cfg.temperature * (cfg.temperature_end / cfg.temperature) ** (step / max(1, total - 1))
-                soft = torch.sigmoid(_mask_logits(net(x), goals, tau, cfg, (h, w)))
+                soft = torch.sigmoid(_mask_logits(net.scores(x, cam), goals, tau, cfg, (h, w)))
                 m = soft
                 if step >= st_step:
                     m = (soft > 0.5).to(soft) + soft - soft.detach()
@@ -261,12 +275,12 @@ def train_masker(
         net.eval()
         # where the ladder search starts on a new image: the median area chosen on the training images
         with torch.no_grad():
-            logits_x = torch.cat([classifier(pixels[i : i + 16]) for i in range(0, n, 16)])
-            target = logits_x.argmax(1)
             areas = []
             for i in range(0, n, 16):
-                rank = _rank(net, pixels[i : i + 16], cfg)
-                masks, _ = _select_masks(classifier, pixels[i : i + 16], rank, target[i : i + 16], cfg)
+                target = classifier(pixels[i : i + 16]).argmax(1)
+                cam = class_activation_map(classifier, acts[taps[-1]], target)
+                rank = _rank(net, pixels[i : i + 16], cfg, cam)
+                masks, _ = _select_masks(classifier, pixels[i : i + 16], rank, target, cfg)
                 areas += [float(mk.mean()) for mk in masks]
     return Masker(net=net, model=classifier.spec.name, config=cfg, image_hashes=hashes,
                   start_area=statistics.median(areas),
@@ -274,11 +288,24 @@ def train_masker(
                         "area_range": list(area_range), "train_areas": areas})
 
 
-def _rank(gen, pixels: torch.Tensor, cfg: ExplainConfig) -> torch.Tensor:
+def class_activation_map(classifier: Classifier, feats: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+    """CAM of `target` from the last tapped layer's features of a pass already made: the head's weights
+    for the class times each position's features, standardised per image ([B,1,h,w]); None when the last
+    tap is not the head's input (no spatial map to read)."""
+    head = classifier.module(classifier.spec.head)
+    if not isinstance(head, nn.Linear) or feats.dim() != 4 or feats.shape[1] != head.in_features:
+        return None
+    cam = torch.einsum("bchw,bc->bhw", feats, head.weight[target])[:, None]
+    flat = cam.flatten(1)
+    flat = (flat - flat.mean(1, keepdim=True)) / (flat.std(1, keepdim=True) + 1e-6)
+    return flat.view_as(cam).detach()
+
+
+def _rank(gen, pixels: torch.Tensor, cfg: ExplainConfig, cam: torch.Tensor | None = None) -> torch.Tensor:
     """The generator's ranking at the input size (as `explain` ranks after its optimisation)."""
     b, _, h, w = pixels.shape
     goals = torch.full((b,), cfg.area_target, device=pixels.device)
-    return _mask_logits(gen(pixels), goals, cfg.temperature_end, cfg, (h, w))
+    return _mask_logits(gen.scores(pixels, cam), goals, cfg.temperature_end, cfg, (h, w))
 
 
 # -------------------------------------------------------------------------------------------- explaining
@@ -319,16 +346,18 @@ def explain_amortised(
     with frozen(classifier), capture(classifier.net, classifier.spec.taps) as acts:
         with torch.no_grad():
             logits_x = classifier(pixels)
-            ref = {t: acts[t].detach().clone() for t in classifier.spec.taps} if refine_steps else None
+            ref = {t: acts[t].detach().clone() for t in classifier.spec.taps}
         passes = [1] * b
         target = torch.tensor(targets, device=device) if targets is not None else logits_x.argmax(1)
+        cam = class_activation_map(classifier, ref[classifier.spec.taps[-1]], target)
         if refine_steps:
-            gen = _refine(classifier, pixels, acts, ref, logits_x, target, net, masker, cfg, refine_steps, refine_lr)
+            gen = _refine(classifier, pixels, acts, ref, logits_x, target, net, masker, cfg, refine_steps, refine_lr,
+                          cam)
             passes = [p + refine_steps * (1 + cfg.robust_samples) for p in passes]
         else:
             gen = net
         with torch.no_grad():
-            rank = _rank(gen, pixels, cfg)
+            rank = _rank(gen, pixels, cfg, cam)
             if search == "binary":
                 masks, sel = _select_masks(classifier, pixels, rank, target, cfg)
                 logits_e = classifier(apply_mask(pixels, masks, classifier.baseline))
@@ -366,14 +395,14 @@ def explain_amortised(
 
 
 def _refine(classifier, pixels, acts, ref, logits_x, target, net: SharedUNet, masker: Masker, cfg: ExplainConfig,
-            steps: int, lr: float | None) -> MaskUNet:
+            steps: int, lr: float | None, cam: torch.Tensor | None) -> _Refined:
     """A few per-image steps of the explainer's losses from the shared weights, at the masker's typical
     area, binarised straight-through (the selection will binarise too)."""
     b, _, h, w = pixels.shape
     device = pixels.device
     taps = classifier.spec.taps
     base = classifier.baseline
-    gen = net.per_image_copies(b)
+    gen = _Refined(net.per_image_copies(b), net.cam_term(cam).detach() if cam is not None else None)
     opt = torch.optim.Adam(gen.parameters(), lr=lr if lr is not None else (cfg.unet_lr or cfg.lr))
     alpha = torch.tensor(cfg.layer_weights, device=device)
     kinds = cfg.background_kinds
@@ -381,7 +410,7 @@ def _refine(classifier, pixels, acts, ref, logits_x, target, net: SharedUNet, ma
     rngs = [torch.Generator().manual_seed(cfg.seed + 1) for _ in range(b)]
     goals = torch.full((b,), masker.start_area, device=device)
     for step in range(steps):
-        soft = torch.sigmoid(_mask_logits(gen(pixels), goals, cfg.temperature_end, cfg, (h, w)))
+        soft = torch.sigmoid(_mask_logits(gen.scores(pixels, cam), goals, cfg.temperature_end, cfg, (h, w)))
         m = (soft > 0.5).to(soft) + soft - soft.detach()
         e = apply_mask(pixels, m, base)
         bg = background_batch([kinds[(step * nr + j) % len(kinds)] for j in range(nr) for _ in range(b)],
@@ -406,6 +435,18 @@ def _refine(classifier, pixels, acts, ref, logits_x, target, net: SharedUNet, ma
         per_image.sum().backward()
         opt.step()
     return gen.eval()
+
+
+class _Refined(nn.Module):
+    """Per-image generator copies plus the shared generator's (fixed) class-activation term."""
+
+    def __init__(self, copies: MaskUNet, term: torch.Tensor | None):
+        super().__init__()
+        self.copies, self.term = copies, term
+
+    def scores(self, pixels: torch.Tensor, _cam=None) -> torch.Tensor:
+        z = self.copies(pixels)
+        return z if self.term is None else z + self.term
 
 
 def _select_warm(classifier, pixels, rank, target, cfg: ExplainConfig, start_area: float):
