@@ -87,7 +87,7 @@ def test_missing_corrupt_foreign_and_wrong_model_files_are_clear_errors(tiny_mas
 
 
 @pytest.mark.parametrize("refine", [0, 2])
-@pytest.mark.parametrize("search", ["warm", "binary"])
+@pytest.mark.parametrize("search", ["staged", "binary"])
 def test_classifier_passes_are_every_image_forward(tiny_masker, refine, search):
     clf, masker = tiny_masker
     seen = []
@@ -100,7 +100,7 @@ def test_classifier_passes_are_every_image_forward(tiny_masker, refine, search):
     assert ex.metrics["classifier_passes"] == sum(seen)
     assert ex.metrics["steps"] == refine
     # the generator pass itself costs no classifier pass: refine 0 is the reference pass plus the selection
-    if refine == 0 and search == "warm":
+    if refine == 0 and search == "staged":
         assert sum(seen) <= 1 + 2 * (1 + TINY.check_backgrounds) + 1
 
 
@@ -186,6 +186,9 @@ def test_a_masker_trained_on_some_images_finds_the_patch_on_a_new_one():
         assert covered >= 0.85, f"patch at {(row, col)}: mask covers only {covered:.0%} of it"
         assert outside <= 0.05, f"patch at {(row, col)}: mask keeps {outside:.0%} outside it"
         assert ex.metrics["label_kept"]
+        (binary,) = explain_amortised(clf, x[None], masker, search="binary", report=False)
+        assert torch.equal(binary.mask, ex.mask)  # the staged search chooses what the binary search does
+        assert ex.metrics["classifier_passes"] < binary.metrics["classifier_passes"]
 
 
 # --- amx-train-masker ---------------------------------------------------------------------------------
