@@ -320,7 +320,7 @@ def explain_amortised(
     refine_steps: int = 0,
     refine_lr: float | None = None,
     config: ExplainConfig | str | None = None,
-    search: str = "staged",
+    search: str = "sequential",
     report: bool = True,
 ) -> list[Explanation]:
     """Explain [B,3,H,W] pixels with a trained masker: one generator pass (no classifier pass), optionally
@@ -328,16 +328,16 @@ def explain_amortised(
     generator), then the smallest binary mask on the area ladder that keeps the label on the baseline
     and on the random backgrounds (the acceptance test of `explain`), and the same report.
 
-    `search="staged"` bisects the ladder on the baseline background alone, then checks the random
-    backgrounds upwards from there (the same acceptance test, fewer passes; see `_select_staged`);
-    `search="binary"` is `explain`'s own binary search. `classifier_passes` counts every image forward.
+    `search="sequential"` is `explain`'s ladder search probe for probe, each probe stopping as soon as
+    its verdict is known (the same mask, fewer passes; see `_select_sequential`); `search="binary"`
+    calls `explain`'s own `_select_masks` (batched probes). `classifier_passes` counts every image forward.
     """
     if masker.model != classifier.spec.name:
         raise MaskerFileError(f"masker trained for model {masker.model!r}, classifier is {classifier.spec.name!r}")
     if refine_steps < 0:
         raise AmxError(f"--refine-steps {refine_steps}: must be at least 0")
-    if search not in ("staged", "binary"):
-        raise ValueError(f"search {search!r}: expected staged or binary")
+    if search not in ("sequential", "binary"):
+        raise ValueError(f"search {search!r}: expected sequential or binary")
     cfg = masker.config if config is None else (get_preset(config) if isinstance(config, str) else config)
     b = pixels.shape[0]
     device = pixels.device
@@ -363,7 +363,7 @@ def explain_amortised(
                 logits_e = classifier(apply_mask(pixels, masks, classifier.baseline))
                 passes = [p + sel + 1 for p in passes]
             else:
-                masks, logits_e, sel_passes = _select_staged(classifier, pixels, rank, target, cfg)
+                masks, logits_e, sel_passes = _select_sequential(classifier, pixels, rank, target, cfg)
                 passes = [p + s for p, s in zip(passes, sel_passes, strict=True)]
         probs_x = torch.softmax(logits_x, 1)
         probs_e = torch.softmax(logits_e, 1)
@@ -449,62 +449,54 @@ class _Refined(nn.Module):
         return z if self.term is None else z + self.term
 
 
-def _select_staged(classifier, pixels, rank, target, cfg: ExplainConfig):
-    """`_select_masks`'s acceptance test (label kept on the baseline and on `check_pass` of
-    `check_backgrounds` random backgrounds, the same seeded backgrounds) in two stages: bisect the ladder
-    with the baseline alone (one pass a level) for the smallest level that keeps the label there, then
-    check the backgrounds from that level upwards until one passes. Under the monotonicity that the
-    binary search assumes too, it chooses the same level, with about a quarter of the passes. Per image:
-    masks, the baseline logits of the chosen mask (no extra pass when it was checked) and passes spent."""
+def _select_sequential(classifier, pixels, rank, target, cfg: ExplainConfig):
+    """`_select_masks` itself, probe for probe (the same bisection of the ladder, the same acceptance test:
+    label kept on the baseline and on `check_pass` of `check_backgrounds` seeded random backgrounds), but
+    each probe shows the classifier one image at a time and stops as soon as the verdict is known: a
+    probe that loses the label on the baseline costs one pass, not 1 + `check_backgrounds`. So it
+    chooses the same level with fewer passes. Per image: masks, the baseline logits of the chosen mask
+    (no extra pass when it was probed) and the passes spent."""
     ladder = [a for a in cfg.area_ladder if a >= cfg.area_floor] or [1.0]
     top = len(ladder) - 1
     base = classifier.baseline
+    k, kinds = cfg.check_backgrounds, cfg.background_kinds
+    need = min(cfg.check_pass, k)
     masks, logits_out, passes = [], [], []
     for i in range(pixels.shape[0]):
         img, t = pixels[i : i + 1], int(target[i])
         spent = 0
         black: dict[int, torch.Tensor] = {}
-
-        def on_black(level: int, img=img, i=i, t=t, black=black) -> bool:
-            nonlocal spent
-            if level not in black:
-                black[level] = classifier(apply_mask(img, top_mask(rank[i], ladder[level])[None], base))
-                spent += 1
-            return int(black[level].argmax(1)) == t
-
-        lo, hi = 0, top  # the top level is accepted unchecked, as in `_select_masks`
+        lo, hi = 0, top  # the top level is accepted unprobed if nothing smaller passes, as in `_select_masks`
         while lo < hi:
             mid = (lo + hi) // 2
-            if on_black(mid):
+            cand = top_mask(rank[i], ladder[mid])[None]
+            black[mid] = classifier(apply_mask(img, cand, base))
+            spent += 1
+            good = int(black[mid].argmax(1)) == t
+            if good:
+                ok = bad = 0
+                for j in range(k):
+                    if ok >= need or bad > k - need:
+                        break
+                    bg = background_batch([kinds[j % len(kinds)]], img.cpu(),
+                                          [torch.Generator().manual_seed(cfg.seed + 1000 + j)],
+                                          blur_sigma=cfg.blur_sigma).to(img.device)
+                    kept = int(classifier(img * cand + bg * (1 - cand)).argmax(1)) == t
+                    spent += 1
+                    ok, bad = ok + kept, bad + (not kept)
+                good = ok >= need
+            if good:
                 hi = mid
             else:
                 lo = mid + 1
-        while lo < top:  # (a level above can lose the label on the baseline again: then it is skipped)
-            if on_black(lo):
-                good, spent_bg = _backgrounds_ok(classifier, img, top_mask(rank[i], ladder[lo])[None], t, cfg)
-                spent += spent_bg
-                if good:
-                    break
-            lo += 1
         mask = top_mask(rank[i], ladder[lo])
         if lo not in black:
-            on_black(lo)
+            black[lo] = classifier(apply_mask(img, mask[None], base))
+            spent += 1
         masks.append(mask)
         logits_out.append(black[lo])
         passes.append(spent)
     return torch.stack(masks), torch.cat(logits_out), passes
-
-
-def _backgrounds_ok(classifier, img, cand, target: int, cfg: ExplainConfig) -> tuple[bool, int]:
-    k = cfg.check_backgrounds
-    if not k:
-        return True, 0
-    kinds = cfg.background_kinds
-    bg = torch.cat([background_batch([kinds[j % len(kinds)]], img.cpu(),
-                                     [torch.Generator().manual_seed(cfg.seed + 1000 + j)],
-                                     blur_sigma=cfg.blur_sigma) for j in range(k)]).to(img.device)
-    pred = classifier(img * cand + bg * (1 - cand)).argmax(1)
-    return int((pred == target).sum()) >= min(cfg.check_pass, k), k
 
 
 # --------------------------------------------------------------------------------------------------- CLI
