@@ -135,10 +135,12 @@ def _editor(chosen: list[Sequence[int] | None], keep: bool, fill: torch.Tensor |
 
 
 def _fill(classifier, pixels, mode, reference):
+    """Clean logits, the fill values for `mode`, and the tapped layers' widths: all from one clean pass."""
     logits, means = clean_means(classifier, pixels)
+    widths = {t: int(m.shape[0]) for t, m in means.items()}
     if mode == "zero":
-        return logits, None
-    return logits, (dict(reference) if reference is not None else means)
+        return logits, None, widths
+    return logits, (dict(reference) if reference is not None else means), widths
 
 
 def _summary(logits: torch.Tensor, clean: torch.Tensor, target: int) -> tuple[list[float], list[float], list[float]]:
@@ -173,9 +175,8 @@ def verify_circuit(
     chans = circuit_to_channels(circuit) if isinstance(circuit, Circuit) else {k: list(v) for k, v in circuit.items()}
     if class_index is None and isinstance(circuit, Circuit) and "target" in circuit.metrics:
         class_index = int(circuit.metrics["target"])
-    clean, fill = _fill(classifier, pixels, mode, reference)
+    clean, fill, widths = _fill(classifier, pixels, mode, reference)
     target = int(clean.argmax()) if class_index is None else int(class_index)
-    widths = layer_widths(classifier, pixels)
     gen = torch.Generator().manual_seed(seed)
     variants = [chans] + [random_channels(chans, widths, gen) for _ in range(n_random)]
     out: dict[str, float] = {"ablation_zero": float(mode == "zero"), "n_random": float(n_random)}
@@ -211,10 +212,9 @@ def sufficiency_curve(
     for the circuit read with `config` from pixels (or mask*pixels) and for `n_random` random circuits of
     the same per-layer size, evaluated on that same input. One readout plus one batched pass per k."""
     x = pixels if mask is None else apply_mask(pixels, mask, classifier.baseline[0])
-    clean, fill = _fill(classifier, x, mode, reference)
+    clean, fill, widths = _fill(classifier, x, mode, reference)
     target = int(clean.argmax()) if class_index is None else int(class_index)
     selections = circuit_channels(classifier, x, config=config, class_index=target, ks=ks)
-    widths = layer_widths(classifier, x)
     gen = torch.Generator().manual_seed(seed)
     curve: dict[str, list[float]] = {k: [] for k in (
         "k", "circuit_top1", "circuit_logit_frac", "random_top1", "random_logit_frac")}

@@ -4,6 +4,10 @@ does?) for each ingress mode; original-vs-explanation circuit overlap.
 
     .venv/bin/python bench/circuit_sufficiency.py                       # everything, explanations if available
     .venv/bin/python bench/circuit_sufficiency.py --explain off --limit 8 --ks 16,64,256
+    .venv/bin/python bench/circuit_sufficiency.py --ks 64,128,256,512 --threads 1 --masks /tmp/masks.pt
+
+`--masks FILE` keeps the explanations: computed and written on the first run, read on the next (when the
+images, model and preset match), so runs before and after a readout change test the same masks.
 
 The issue's target: at the smallest k where circuits keep top-1 on >= 80% of images, random circuits of
 the same size keep it on <= 20%. k is channels per tapped layer, capped at each layer's width
@@ -66,16 +70,22 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="efficientnet_lite0")
     ap.add_argument("--ks", default="4,8,16,32,64,128,256,512")
-    ap.add_argument("--configs", default="activation:gated,flow:weights,flow:gated,flow:gradient",
-                    help="selection:ingress pairs for the curves")
+    ap.add_argument("--configs", default="activation:signed,flow:weights,flow:gated,flow:signed,flow:gradient",
+                    help="selection:ingress pairs for the curves (with activation selection the ingress mode "
+                    "changes edges only, not the nodes these curves test)")
     ap.add_argument("--modes", default="zero,mean")
     ap.add_argument("--n-random", type=int, default=5)
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--explain", default="auto", choices=("auto", "off"))
     ap.add_argument("--preset", default="default")
-    ap.add_argument("--fidelity", default="weights,gated,gradient", help="ingress modes for the edge check")
+    ap.add_argument("--fidelity", default="weights,gated,signed,gradient", help="ingress modes for the edge check")
     ap.add_argument("--json", default="", help="write all numbers here")
+    ap.add_argument("--masks", default="", help="cache of the explanations (torch file): read if it exists "
+                    "and matches the images and preset, else written; makes before/after runs comparable")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     ks = [int(k) for k in args.ks.split(",")]
     configs = parse_configs(args.configs)
     modes = args.modes.split(",")
@@ -97,7 +107,15 @@ def main(argv=None) -> int:
     # explanations (lazily: the explainer is written alongside)
     masks, targets = [None] * len(images), [None] * len(images)
     explainer = load_explainer() if args.explain == "auto" else None
-    if callable(explainer):
+    cache = Path(args.masks) if args.masks else None
+    key = {"images": record["images"], "preset": args.preset, "model": args.model}
+    cached = torch.load(cache) if cache is not None and cache.exists() and args.explain == "auto" else None
+    if cached is not None and cached.get("key") == key:
+        masks, targets = list(cached["masks"]), list(cached["targets"])
+        areas = [float(m.float().mean()) for m in masks]
+        print(f"explanations ({args.preset}) from {cache}: mask area mean {sum(areas) / len(areas):.3f}")
+        record["mask_area"] = areas
+    elif callable(explainer):
         t = time.perf_counter()
         for lo in range(0, len(images), 4):
             batch = torch.stack(images[lo: lo + 4])
@@ -108,6 +126,8 @@ def main(argv=None) -> int:
         print(f"explanations ({args.preset}): {secs / len(images):.1f} s/image, mask area mean "
               f"{sum(areas) / len(areas):.3f}")
         record["mask_area"] = areas
+        if cache is not None:
+            torch.save({"key": key, "masks": masks, "targets": targets}, cache)
     elif args.explain == "auto":
         print(f"explainer not available ({explainer!r}): original-image circuits only")
 

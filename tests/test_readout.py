@@ -157,6 +157,139 @@ def test_readout_leaves_the_model_as_it_was():
     assert hook_count(clf) == 0
 
 
+# ---------------------------------------------------------------- signed composition, gradient as a scaling derivative
+
+class Cancel(nn.Module):
+    """tap a (2 ch) -> 1x1 conv [[1, 1], [1, -1]] -> ReLU (on: a0 > a1 > 0) -> 1x1 conv [[1, 1]] -> tap b.
+    b = relu(2 * a0): a1 reaches b along two paths of opposite sign that cancel exactly."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 2, 1, bias=False)
+        self.a = nn.ReLU()
+        self.mid = nn.Conv2d(2, 2, 1, bias=False)
+        self.act = nn.ReLU()
+        self.out = nn.Conv2d(2, 1, 1, bias=False)
+        self.b = nn.ReLU()
+        self.fc = nn.Linear(1, 2, bias=False)
+        with torch.no_grad():
+            self.stem.weight.copy_(torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]]).view(2, 3, 1, 1))
+            self.mid.weight.copy_(torch.tensor([[1.0, 1.0], [1.0, -1.0]]).view(2, 2, 1, 1))
+            self.out.weight.copy_(torch.tensor([[1.0, 1.0]]).view(1, 2, 1, 1))
+            self.fc.weight.copy_(torch.tensor([[1.0], [-1.0]]))
+
+    def forward(self, x):
+        x = self.b(self.out(self.act(self.mid(self.a(self.stem(x))))))
+        return self.fc(x.mean((2, 3)))
+
+
+def cancel_classifier() -> Classifier:
+    spec = ModelSpec("cancel", taps=("a", "b"), head="fc", mean=(0, 0, 0), std=(1, 1, 1), resize=4, crop=4)
+    return Classifier(spec, Cancel())
+
+
+def test_signed_mode_lets_opposite_paths_cancel():
+    clf = cancel_classifier()
+    x = torch.ones(3, 4, 4)  # a = [2, 1]: both mid channels on
+    signed = weights(read_circuit(clf, x, config=ReadoutConfig(top_k=2, ingress="signed")))
+    gated = weights(read_circuit(clf, x, config=ReadoutConfig(top_k=2, ingress="gated")))
+    # composed signed matrix [2, 0] (scaled by its largest |entry|, 2), times the activations [2, 1]
+    assert signed == pytest.approx({("a#0", "b#0"): 2.0, ("a#1", "b#0"): 0.0})
+    # composed |W| matrix [2, 2] / 2: a#1 looks as strong as a#0
+    assert gated == pytest.approx({("a#0", "b#0"): 2.0, ("a#1", "b#0"): 1.0})
+    # what ablation says: zeroing a1 leaves b unchanged; zeroing a0 takes b from 4 to 1 (mid = [1, -1]
+    # switches its second channel off, so the first-order estimate 4 overshoots)
+    from amx_core.ablation import edge_effects
+
+    circ = read_circuit(clf, x, config=ReadoutConfig(top_k=2, ingress="signed"))
+    eff = edge_effects(clf, x, circ)
+    assert eff[("a#1", "b#0")] == pytest.approx(0.0) and eff[("a#0", "b#0")] == pytest.approx(3.0)
+    grad = weights(read_circuit(clf, x, config=ReadoutConfig(top_k=2, ingress="gradient")))
+    assert grad == pytest.approx({("a#0", "b#0"): 4.0, ("a#1", "b#0"): 0.0})
+
+
+def test_gradient_edge_is_the_derivative_of_scaling_the_source_channel():
+    """gradient mode: |d mean(b_t) / d alpha| where alpha scales source channel s, checked against an
+    explicit scalar on a seeded CNN with 3x3 kernels (signs of the gradient vary over positions)."""
+    from tests.test_ablation import seeded_classifier, seeded_pixels
+
+    clf = seeded_classifier(1)
+    x = seeded_pixels(1)
+    c = read_circuit(clf, x, config=ReadoutConfig(top_k=3, ingress="gradient"))
+    net = clf.net
+    for e in [e for e in c.edges if e.src.startswith("a#")][:4]:
+        s, t = int(e.src.rpartition("#")[2]), int(e.dst.rpartition("#")[2])
+        alpha = torch.ones(1, requires_grad=True)
+
+        def scale(_m, _i, out, s=s, alpha=alpha):
+            f = torch.ones(out.shape[1])
+            f[s] = 0.0
+            return out * f.view(1, -1, 1, 1) + out[:, s: s + 1] * alpha * (1 - f).view(1, -1, 1, 1)
+
+        h = net.a.register_forward_hook(scale)
+        store = {}
+        h2 = net.b.register_forward_hook(lambda _m, _i, out, store=store: store.update(b=out))
+        try:
+            clf(x[None])
+            (g,) = torch.autograd.grad(store["b"][0, t].mean(), alpha)
+        finally:
+            h.remove()
+            h2.remove()
+        assert e.weight == pytest.approx(abs(float(g)), rel=1e-4, abs=1e-7)
+
+
+class SkipOverTap(nn.Module):
+    """tap a -> conv -> tap b -> conv, + a (a residual that spans tap b) -> tap c -> mean -> fc."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(5)
+        self.stem = nn.Conv2d(3, 4, 1, bias=False)
+        self.a = nn.ReLU()
+        self.c1 = nn.Conv2d(4, 4, 3, padding=1, bias=False)
+        self.b = nn.ReLU()
+        self.c2 = nn.Conv2d(4, 4, 1, bias=False)
+        self.c = nn.ReLU()
+        self.fc = nn.Linear(4, 3)
+        with torch.no_grad():
+            for m in (self.stem, self.c1, self.c2, self.fc):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.1)  # positive: every ReLU on
+
+    def forward(self, x):
+        a = self.a(self.stem(x))
+        x = self.c(self.c2(self.b(self.c1(a))) + a)
+        return self.fc(x.mean((2, 3)))
+
+
+@pytest.mark.parametrize("selection", ["activation", "flow"])
+def test_gated_modes_where_a_residual_spans_a_tap(selection):
+    """The one-pass probe batches cannot shrink at tap b here (the skip carries a's rows past it): the
+    surrogate notices once and keeps fixed rows; the values still equal the per-pair composition."""
+    from amx_core.readout import _surrogate
+
+    spec = ModelSpec("skip", taps=("a", "b", "c"), head="fc", mean=(0, 0, 0), std=(1, 1, 1), resize=6, crop=6)
+    clf = Classifier(spec, SkipOverTap())
+    x = torch.rand(3, 6, 6, generator=torch.Generator().manual_seed(0)) + 0.1
+    assert _surrogate(clf).exclusive is False
+    plain = weights(read_circuit(clf, x, config=ReadoutConfig(top_k=4, selection=selection, ingress="weights")))
+    for ingress in ("gated", "signed"):  # all gains 1 and all weights positive: both equal weights mode
+        got = read_circuit(clf, x, config=ReadoutConfig(top_k=4, selection=selection, ingress=ingress))
+        assert weights(got) == pytest.approx(plain, rel=1e-5)
+    assert _surrogate(cancel_classifier()).exclusive is True
+
+
+def test_gated_readout_counts_its_surrogate_passes():
+    clf = tiny_classifier()
+    act = read_circuit(clf, tiny_pixels(), config=ReadoutConfig(top_k=3, ingress="signed"))
+    assert act.metrics["readout_surrogate_calls"] == 1  # one forward-mode pass, no backward
+    flow = read_circuit(clf, tiny_pixels(), config=ReadoutConfig(top_k=3, ingress="signed", selection="flow"))
+    # one reverse-mode forward, then one backward per pair (logits, relu1 -> relu2), classes reused
+    assert flow.metrics["readout_surrogate_calls"] == 3
+    assert act.metrics["readout_forward_passes"] == flow.metrics["readout_forward_passes"] == 1
+    assert weights(act) == pytest.approx(weights(read_circuit(clf, tiny_pixels(), config=ReadoutConfig(
+        top_k=3, ingress="gated"))))  # one conv between the taps: nothing to cancel
+
+
 # ---------------------------------------------------------------- composed weights through BN, 3x3 and depthwise
 
 class PathNet(nn.Module):
