@@ -80,6 +80,25 @@ def parse_methods(values: list[str] | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def usable_methods(methods: list, *, explicit: bool) -> list:
+    """Methods named with --methods must all run (one clear error otherwise); from the default list, a
+    peer whose package is missing is left out with a one-line note, so the bench runs without the extra."""
+    from .saliency_methods import check_available
+
+    if explicit:
+        for m in methods:
+            check_available(m)
+        return methods
+    usable = []
+    for m in methods:
+        try:
+            check_available(m)
+            usable.append(m)
+        except AmxError as exc:
+            print(f"amx-bench: note: left out {m.name}: {exc}", file=sys.stderr)
+    return usable
+
+
 def parse_subset(values: list[str], methods: list[str]) -> dict[str, int]:
     """`["rise,extremal-perturbation:3"]` -> {"rise": 3, "extremal-perturbation": 3}."""
     out: dict[str, int] = {}
@@ -132,7 +151,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
 
     from .images import discover_images, load_image
     from .models import check_device, imagenet_classes, load_classifier
-    from .saliency_methods import check_available, get_method
+    from .saliency_methods import get_method
 
     images_dir = Path(args.images)
     if not images_dir.exists():
@@ -145,8 +164,6 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             raise AmxError(f"{flag} {value}: must be at least {low}")
     methods = [get_method(n) for n in parse_methods(args.methods)]
     subset = parse_subset(args.subset, [m.name for m in methods])
-    for m in methods:
-        check_available(m)
     device = check_device(args.device)
     failures: list[str] = []
 
@@ -159,6 +176,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         files = files[: args.limit]
     if not files:
         raise AmxError(f"no image files found in {args.images}")
+    methods = usable_methods(methods, explicit=bool(args.methods))
     torch.set_num_threads(args.threads)
     classifier = load_classifier(args.model, device=device)
     classes = imagenet_classes()

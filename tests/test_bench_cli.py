@@ -124,3 +124,16 @@ def test_a_missing_peer_names_the_pip_extra(tmp_path, tiny, capsys, monkeypatch)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torchray" else real(name, *a))
     line = _error(capsys, ["--images", str(tmp_path / "in"), "--methods", "extremal-perturbation"])
     assert "needs the PyPI package torchray" in line and "pip install 'amx-circuits[bench]'" in line
+
+
+def test_the_default_method_list_leaves_out_a_missing_peer_with_a_note(monkeypatch, capsys):
+    from amx_core.bench_cli import usable_methods
+    from amx_core.saliency_methods import METHODS
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torchray" else real(name, *a))
+    kept = [m.name for m in usable_methods(list(METHODS.values()), explicit=False)]
+    assert "rise" not in kept and "extremal-perturbation" not in kept
+    assert "gradcam" in kept and "amx-default" in kept
+    err = capsys.readouterr().err
+    assert "left out rise" in err and "left out extremal-perturbation" in err
