@@ -47,10 +47,12 @@ def optimise_grid(clf, pixels, target, prior, *, steps, area, resolution, sample
         soft = torch.sigmoid(F.interpolate((z - thr) / tau, size=pixels.shape[-2:], mode="bilinear",
                                            align_corners=False))
         m = (soft > 0.5).to(soft) + soft - soft.detach() if step >= 0.75 * steps else soft
-        bg = background_batch([kinds[(step * samples + j) % len(kinds)] for j in range(samples) for _ in range(b)],
-                              pixels.repeat(samples, 1, 1, 1), gens * samples)
-        rep = m.repeat(samples, 1, 1, 1)
-        batch = torch.cat([apply_mask(pixels, m, clf.baseline), pixels.repeat(samples, 1, 1, 1) * rep + (1 - rep) * bg])
+        batch = apply_mask(pixels, m, clf.baseline)
+        if samples:
+            bg = background_batch([kinds[(step * samples + j) % len(kinds)] for j in range(samples) for _ in range(b)],
+                                  pixels.repeat(samples, 1, 1, 1), gens * samples)
+            rep = m.repeat(samples, 1, 1, 1)
+            batch = torch.cat([batch, pixels.repeat(samples, 1, 1, 1) * rep + (1 - rep) * bg])
         loss = F.cross_entropy(clf(batch), target.repeat(samples + 1))
         opt.zero_grad()
         loss.backward()
@@ -74,7 +76,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--area", type=float, default=0.08)
     ap.add_argument("--resolution", type=int, default=28)
-    ap.add_argument("--samples", type=int, default=2, help="random backgrounds per image per step")
+    ap.add_argument("--samples", type=int, default=2, help="random backgrounds per image per step (0: grey only)")
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
