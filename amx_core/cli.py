@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default=None, help="a state-dict file for the model (torchvision models)")
     p.add_argument("--class", dest="class_name", default=None,
                    help="explain this ImageNet class (name or index) instead of each image's top-1")
-    p.add_argument("--preset", default="default", help="compact | default | relaxed | object")
+    p.add_argument("--preset", default=None, help="compact | default (the default) | relaxed | object")
     p.add_argument("--out", default="out/explain", help="output folder (default: out/explain)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--batch-size", type=int, default=8)
@@ -68,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise AmxError(f"--batch-size {args.batch_size}: must be at least 1")
-    config = get_preset(args.preset).with_(seed=args.seed)
+    if args.masker and (args.preset is not None or args.steps is not None):
+        raise AmxError("--masker FILE carries the config it was trained with: drop --preset and --steps")
+    args.preset = None if args.masker else args.preset or "default"  # the record's preset: none with a masker
+    config = get_preset(args.preset or "default").with_(seed=args.seed)
     if args.steps is not None:
         if args.steps < 1:
             raise AmxError(f"--steps {args.steps}: must be at least 1")

@@ -101,6 +101,7 @@ def test_masker_explains_with_the_amortised_path(tmp_path, masker_file, capsys):
     for r in records:
         assert r["metrics"]["mask_source"] == "amortised+refine1" and r["metrics"]["steps"] == 1
         assert r["masker"] == {"file": str(masker_file), "refine_steps": 1, "trained_on_this_image": False}
+        assert r["preset"] is None  # the masker file carries the config; no preset was used
 
 
 def test_masker_errors_are_one_clear_line(tmp_path, masker_file, capsys):
@@ -112,6 +113,8 @@ def test_masker_errors_are_one_clear_line(tmp_path, masker_file, capsys):
         (["--masker", str(masker_file)], "trained for model 'tiny_cnn', not 'efficientnet_lite0'"),
         (["--masker", str(masker_file), "--model", "tiny_cnn", "--refine-steps", "-1"], "--refine-steps -1"),
         (["--refine-steps", "2"], "--refine-steps needs --masker FILE"),
+        (["--masker", str(masker_file), "--model", "tiny_cnn", "--preset", "compact"], "drop --preset and --steps"),
+        (["--masker", str(masker_file), "--model", "tiny_cnn", "--steps", "5"], "drop --preset and --steps"),
     ]
     for extra, message in cases:
         assert main([str(tmp_path / "in"), "--out", str(tmp_path / "o"), *extra]) == 2
