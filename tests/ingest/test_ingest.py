@@ -141,3 +141,12 @@ def test_masker_ingests_with_the_amortised_path_and_bad_maskers_are_one_line(sto
                           str(tmp_path / "s2.lbug"), "--masker", str(tmp_path / masker)])
         err = capsys.readouterr().err
         assert rc == 2 and message in err and "Traceback" not in err
+
+
+def test_masker_with_preset_or_steps_is_one_clear_line(tmp_path, capsys):
+    for extra in (["--preset", "compact"], ["--steps", "5"]):
+        rc = ingest_main(["--class", "cheetah", "--images", str(tmp_path), "--store", str(tmp_path / "s.lbug"),
+                          "--masker", str(tmp_path / "m.pt"), *extra])
+        err = capsys.readouterr().err
+        assert rc == 2 and "drop --preset and --steps" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "s.lbug").exists()
