@@ -25,11 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import losses
 from .backgrounds import background_batch
 from .config import ExplainConfig, get_preset
 from .errors import AmxError
-from .explain import Explanation, Progress, _mask_logits, _report, _select_masks
+from .explain import Explanation, Progress, _mask_logits, _report, _select_masks, objective_terms
 from .hooks import capture, frozen
 from .masker import MaskUNet
 from .metrics import top_mask
@@ -206,8 +205,6 @@ def train_masker(
     opt = torch.optim.Adam(net.parameters(), lr=lr if lr is not None else (cfg.unet_lr or cfg.lr))
     gen = torch.Generator().manual_seed(seed + 11)
     taps = classifier.spec.taps
-    base = classifier.baseline
-    alpha = torch.tensor(cfg.layer_weights, device=device)
     kinds = cfg.background_kinds
     nr = cfg.robust_samples
     bs = max(1, min(batch_size, n))
@@ -240,29 +237,11 @@ def train_masker(
                 m = soft
                 if step >= st_step:
                     m = (soft > 0.5).to(soft) + soft - soft.detach()
-                e = apply_mask(x, m, base)
                 rngs = [torch.Generator().manual_seed(int(torch.randint(0, 2**31, (1,), generator=gen)))
                         for _ in range(b * nr)]
                 bg = background_batch([kinds[(step * nr + j) % len(kinds)] for j in range(nr) for _ in range(b)],
                                       x.cpu().repeat(nr, 1, 1, 1), rngs, blur_sigma=cfg.blur_sigma).to(device)
-                mr = m.repeat(nr, 1, 1, 1)
-                e_rob = x.repeat(nr, 1, 1, 1) * mr + (1 - mr) * bg
-                logits = classifier(torch.cat([e, e_rob]))
-                logits_e, logits_r = logits[:b], logits[b:]
-                act_terms = torch.stack(
-                    [losses.activation_distance(ref[t], acts[t][:b], cfg.activation_distance) for t in taps], 1
-                )
-                terms = {
-                    "activation": cfg.activation * (act_terms * alpha).sum(1) / alpha.sum(),
-                    "kl": cfg.kl * losses.kl_outputs(logits_x, logits_e),
-                    "ce": cfg.ce * losses.cross_entropy(logits_e, target),
-                    "area": cfg.area * losses.area(soft),
-                    "area_hinge": cfg.area_hinge * losses.area_hinge(soft, goals),
-                    "binarization": cfg.binarization * losses.binarization(soft),
-                    "tv": cfg.tv * losses.total_variation(soft),
-                    "robustness": cfg.robustness
-                    * losses.cross_entropy(logits_r, target.repeat(nr)).view(nr, b).mean(0),
-                }
+                terms = objective_terms(classifier, acts, x, m, soft, goals, bg, ref, logits_x, target, cfg)
                 loss = torch.stack(list(terms.values())).sum(0).mean()
                 if trace is not None:
                     trace.append({k: float(v.detach().mean()) for k, v in terms.items()} | {"loss": float(loss)})
@@ -400,11 +379,8 @@ def _refine(classifier, pixels, acts, ref, logits_x, target, net: SharedUNet, ma
     area, binarised straight-through (the selection will binarise too)."""
     b, _, h, w = pixels.shape
     device = pixels.device
-    taps = classifier.spec.taps
-    base = classifier.baseline
     gen = _Refined(net.per_image_copies(b), net.cam_term(cam).detach() if cam is not None else None)
     opt = torch.optim.Adam(gen.parameters(), lr=lr if lr is not None else (cfg.unet_lr or cfg.lr))
-    alpha = torch.tensor(cfg.layer_weights, device=device)
     kinds = cfg.background_kinds
     nr = cfg.robust_samples
     rngs = [torch.Generator().manual_seed(cfg.seed + 1) for _ in range(b)]
@@ -412,25 +388,11 @@ def _refine(classifier, pixels, acts, ref, logits_x, target, net: SharedUNet, ma
     for step in range(steps):
         soft = torch.sigmoid(_mask_logits(gen.scores(pixels, cam), goals, cfg.temperature_end, cfg, (h, w)))
         m = (soft > 0.5).to(soft) + soft - soft.detach()
-        e = apply_mask(pixels, m, base)
         bg = background_batch([kinds[(step * nr + j) % len(kinds)] for j in range(nr) for _ in range(b)],
                               pixels.cpu().repeat(nr, 1, 1, 1), rngs * nr, blur_sigma=cfg.blur_sigma).to(device)
-        mr = m.repeat(nr, 1, 1, 1)
-        e_rob = pixels.repeat(nr, 1, 1, 1) * mr + (1 - mr) * bg
-        logits = classifier(torch.cat([e, e_rob]))
-        logits_e, logits_r = logits[:b], logits[b:]
-        act_terms = torch.stack(
-            [losses.activation_distance(ref[t], acts[t][:b], cfg.activation_distance) for t in taps], 1
-        )
-        per_image = (
-            cfg.activation * (act_terms * alpha).sum(1) / alpha.sum()
-            + cfg.kl * losses.kl_outputs(logits_x, logits_e)
-            + cfg.ce * losses.cross_entropy(logits_e, target)
-            + cfg.area * losses.area(soft)
-            + cfg.binarization * losses.binarization(soft)
-            + cfg.tv * losses.total_variation(soft)
-            + cfg.robustness * losses.cross_entropy(logits_r, target.repeat(nr)).view(nr, b).mean(0)
-        )
+        terms = objective_terms(classifier, acts, pixels, m, soft, goals, bg, ref, logits_x, target, cfg)
+        del terms["area_hinge"]  # the refinement holds the area fixed at the masker's start area
+        per_image = torch.stack(list(terms.values())).sum(0)
         opt.zero_grad(set_to_none=True)
         per_image.sum().backward()
         opt.step()

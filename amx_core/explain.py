@@ -99,7 +99,6 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
     grid_opt = torch.optim.SGD(grid, lr=cfg.lr, momentum=0.9) if grid else None
     rngs = [torch.Generator().manual_seed(cfg.seed + 1) for _ in range(b)]
     kinds = cfg.background_kinds
-    alpha = torch.tensor(cfg.layer_weights, device=device)
     st_step = int(cfg.straight_through_from * cfg.steps)
     sampler = [torch.Generator().manual_seed(cfg.seed + 2) for _ in range(b)]  # per image: batch-independent
 
@@ -110,27 +109,11 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
         m = soft
         if step >= st_step:
             m = (soft > 0.5).to(soft) + soft - soft.detach()  # straight-through binarisation
-        e = apply_mask(pixels, m, base)
         nr = cfg.robust_samples
         bg = background_batch([kinds[(step * nr + j) % len(kinds)] for j in range(nr) for _ in range(b)],
                               pixels.cpu().repeat(nr, 1, 1, 1), rngs * nr, blur_sigma=cfg.blur_sigma).to(device)
-        e_rob = pixels.repeat(nr, 1, 1, 1) * m.repeat(nr, 1, 1, 1) + (1 - m.repeat(nr, 1, 1, 1)) * bg
-        logits = classifier(torch.cat([e, e_rob]))
+        terms = objective_terms(classifier, acts, pixels, m, soft, goals, bg, ref, logits_x, target, cfg)
         passes += 1 + nr
-        logits_e, logits_r = logits[:b], logits[b:]
-        act_terms = torch.stack(
-            [losses.activation_distance(ref[t], acts[t][:b], cfg.activation_distance) for t in taps], 1
-        )
-        terms = {
-            "activation": cfg.activation * (act_terms * alpha).sum(1) / alpha.sum(),
-            "kl": cfg.kl * losses.kl_outputs(logits_x, logits_e),
-            "ce": cfg.ce * losses.cross_entropy(logits_e, target),
-            "area": cfg.area * losses.area(soft),
-            "area_hinge": cfg.area_hinge * losses.area_hinge(soft, goals),
-            "binarization": cfg.binarization * losses.binarization(soft),
-            "tv": cfg.tv * losses.total_variation(soft),
-            "robustness": cfg.robustness * losses.cross_entropy(logits_r, target.repeat(nr)).view(nr, b).mean(0),
-        }
         per_image = torch.stack(list(terms.values())).sum(0)
         if trace is not None:
             trace.append({k: float(v.detach().mean()) for k, v in terms.items()} | {"soft_area": float(soft.mean())})
@@ -185,6 +168,38 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
             },
         ))
     return out
+
+
+def objective_terms(classifier: Classifier, acts: dict, pixels: torch.Tensor, mask: torch.Tensor, soft: torch.Tensor,
+                    goals: torch.Tensor, backgrounds: torch.Tensor, ref: dict, logits_x: torch.Tensor,
+                    target: torch.Tensor, cfg: ExplainConfig) -> dict[str, torch.Tensor]:
+    """The paper's objective, one weighted term per image ([B] each), from one classifier call on the
+    explanation e = m*x and on m*x + (1-m)*r for the given random backgrounds r ([nr*B,3,H,W]).
+
+    `mask` is what the classifier sees (soft or straight-through binary); the priors act on `soft`.
+    Shared by the per-image explainer and the amortised generator, so both optimise the same loss.
+    """
+    b = pixels.shape[0]
+    nr = backgrounds.shape[0] // b
+    taps = classifier.spec.taps
+    e = apply_mask(pixels, mask, classifier.baseline)
+    e_rob = pixels.repeat(nr, 1, 1, 1) * mask.repeat(nr, 1, 1, 1) + (1 - mask.repeat(nr, 1, 1, 1)) * backgrounds
+    logits = classifier(torch.cat([e, e_rob]))
+    logits_e, logits_r = logits[:b], logits[b:]
+    alpha = torch.tensor(cfg.layer_weights, device=pixels.device)
+    act_terms = torch.stack(
+        [losses.activation_distance(ref[t], acts[t][:b], cfg.activation_distance) for t in taps], 1
+    )
+    return {
+        "activation": cfg.activation * (act_terms * alpha).sum(1) / alpha.sum(),
+        "kl": cfg.kl * losses.kl_outputs(logits_x, logits_e),
+        "ce": cfg.ce * losses.cross_entropy(logits_e, target),
+        "area": cfg.area * losses.area(soft),
+        "area_hinge": cfg.area_hinge * losses.area_hinge(soft, goals),
+        "binarization": cfg.binarization * losses.binarization(soft),
+        "tv": cfg.tv * losses.total_variation(soft),
+        "robustness": cfg.robustness * losses.cross_entropy(logits_r, target.repeat(nr)).view(nr, b).mean(0),
+    }
 
 
 def _occlusion_prior(classifier, pixels, target, cfg: ExplainConfig) -> torch.Tensor:
