@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from .config import get_preset
+    from .config import config_from_options
     from .explain import explain
     from .images import discover_images, file_sha256, load_image
     from .models import check_device, imagenet_classes, load_classifier, resolve_class
@@ -68,18 +68,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise AmxError(f"--batch-size {args.batch_size}: must be at least 1")
-    if args.masker and (args.preset is not None or args.steps is not None):
-        raise AmxError("--masker FILE carries the config it was trained with: drop --preset and --steps")
+    config = config_from_options(args.preset, seed=args.seed, steps=args.steps, masker=args.masker,
+                                 refine_steps=args.refine_steps)
     args.preset = None if args.masker else args.preset or "default"  # the record's preset: none with a masker
-    config = get_preset(args.preset or "default").with_(seed=args.seed)
-    if args.steps is not None:
-        if args.steps < 1:
-            raise AmxError(f"--steps {args.steps}: must be at least 1")
-        config = config.with_(steps=args.steps)
-    if args.refine_steps < 0:
-        raise AmxError(f"--refine-steps {args.refine_steps}: must be at least 0")
-    if args.refine_steps and not args.masker:
-        raise AmxError("--refine-steps needs --masker FILE")
     device = check_device(args.device)
     masker = None
     if args.masker:

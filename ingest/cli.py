@@ -40,13 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.masker and (args.preset is not None or args.steps is not None):
-        print("amx-ingest: error: --masker FILE carries the config it was trained with: drop --preset and --steps",
-              file=sys.stderr)
-        return 2
     opts = IngestOptions(
         class_name=args.class_name, images=tuple(args.images), store=args.store, model=args.model,
-        weights=args.weights, preset=args.preset or "default", batch_size=args.batch_size, device=args.device,
+        weights=args.weights, preset=args.preset, batch_size=args.batch_size, device=args.device,
         recursive=args.recursive, limit=args.limit, force=args.force, workers=args.workers, seed=args.seed,
         explain_target=args.explain_target, steps=args.steps, masker=args.masker, refine_steps=args.refine_steps,
     )

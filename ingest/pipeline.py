@@ -26,7 +26,7 @@ class IngestOptions:
     store: str | None = None
     model: str = "efficientnet_lite0"
     weights: str | None = None
-    preset: str = "default"
+    preset: str | None = None  # None: "default" (a masker file carries its own config)
     batch_size: int = 8
     device: str = "cpu"
     recursive: bool = False
@@ -104,7 +104,7 @@ class _StopAfterBatch:
 def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = None, classifier=None) -> Summary:
     """Run the job; `classifier` replaces loading `opts.model` (tests pass a small one)."""
 
-    from amx_core.config import get_preset
+    from amx_core.config import config_from_options
     from amx_core.images import discover_images, file_sha256, load_image
     from amx_core.models import check_device, imagenet_classes, load_classifier, resolve_class
     from amx_core.progress import ProgressBar
@@ -121,15 +121,8 @@ def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = No
     classes = imagenet_classes()
     class_index = resolve_class(opts.class_name, classes)
     class_name = classes[class_index]
-    config = get_preset(opts.preset).with_(seed=opts.seed)
-    if opts.steps is not None:
-        if opts.steps < 1:
-            raise AmxError(f"--steps {opts.steps}: must be at least 1")
-        config = config.with_(steps=opts.steps)
-    if opts.refine_steps < 0:
-        raise AmxError(f"--refine-steps {opts.refine_steps}: must be at least 0")
-    if opts.refine_steps and not opts.masker:
-        raise AmxError("--refine-steps needs --masker FILE")
+    config = config_from_options(opts.preset, seed=opts.seed, steps=opts.steps, masker=opts.masker,
+                                 refine_steps=opts.refine_steps)
     masker = None
     if opts.masker:
         from amx_core.amortised import load_masker
@@ -262,7 +255,7 @@ def _image_metrics(m: dict[str, Any], jaccard: float, expl_metrics: dict, classe
     out["target_name"] = classes[m["target"]]
     out["predicted_e_name"] = classes[m["predicted_e"]]
     out["edge_jaccard"] = jaccard
-    out["preset"] = opts.preset
+    out["preset"] = opts.preset or "default"
     out["explain_target"] = opts.explain_target
     if opts.masker:
         out["masker"] = opts.masker

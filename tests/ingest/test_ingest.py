@@ -24,7 +24,8 @@ NODES, EDGES, LINKS = 56, 496, 16
 
 
 def _ingest(store_url, folder, **kw):
-    opts = IngestOptions(class_name="cheetah", images=(str(folder),), store=store_url, steps=2, batch_size=2, **kw)
+    kw = {"steps": 2, **kw}  # a masker file carries its own steps: pass steps=None with masker=
+    opts = IngestOptions(class_name="cheetah", images=(str(folder),), store=store_url, batch_size=2, **kw)
     return run_ingest(opts, classifier=tiny_classifier(), report=lambda _m: None)
 
 
@@ -129,10 +130,10 @@ def test_masker_ingests_with_the_amortised_path_and_bad_maskers_are_one_line(sto
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     train_masker(tiny_classifier(), x, config=ExplainConfig(width=8, mask_resolution=8), epochs=1,
                  batch_size=2).save(tmp_path / "m.pt")
-    summary = _ingest(store_url, tmp_path / "imgs", masker=str(tmp_path / "m.pt"))
+    summary = _ingest(store_url, tmp_path / "imgs", masker=str(tmp_path / "m.pt"), steps=None)
     assert (summary.ingested, summary.failed) == (2, [])
     assert _subset(_counts(store_url)) == _expect(2)
-    assert _ingest(store_url, tmp_path / "imgs", masker=str(tmp_path / "m.pt")).skipped == 2
+    assert _ingest(store_url, tmp_path / "imgs", masker=str(tmp_path / "m.pt"), steps=None).skipped == 2
     # amortised results are keyed apart from per-image ones: a per-image run does not skip them
     assert _ingest(store_url, tmp_path / "imgs").ingested == 2
     (tmp_path / "junk.pt").write_bytes(b"garbage")
