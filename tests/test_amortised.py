@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 import amx_core.models
 from amx_core.amortised import (
@@ -18,9 +17,9 @@ from amx_core.amortised import (
     train_masker,
 )
 from amx_core.config import ExplainConfig
-from amx_core.models import Classifier, ModelSpec, apply_mask
+from amx_core.models import Classifier, apply_mask
 from tests.imagefiles import good_images
-from tests.tiny import tiny_classifier
+from tests.tiny import red_patch_classifier, tiny_classifier
 
 SIZE = 32
 
@@ -124,36 +123,9 @@ def test_a_masker_for_another_model_is_refused(tiny_masker):
 # --- a known answer: class 0 needs most of a red patch, wherever it is --------------------------------
 
 
-class RedAnywhereNet(nn.Module):
-    """Class 0 wins only when most of a red 8x8 patch is visible (red - green evidence summed over the
-    image, against a fixed bias for class 1); translation-invariant, so the patch can be anywhere."""
-
-    def __init__(self):
-        super().__init__()
-        self.c1 = nn.Conv2d(3, 2, 1, bias=False)
-        with torch.no_grad():
-            self.c1.weight.zero_()
-            self.c1.weight[0, 0], self.c1.weight[0, 1] = 1.0, -1.0
-            self.c1.weight[1, 1], self.c1.weight[1, 0] = 1.0, -1.0
-        self.a = nn.ReLU()
-        self.b = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-        self.c = nn.ReLU()
-        self.d = nn.AvgPool2d(2)
-        self.e = nn.ReLU()
-        self.fc = nn.Linear(2, 2)
-        with torch.no_grad():
-            self.fc.weight.copy_(torch.tensor([[80.0 * 4, 0.0], [0.0, 0.0]]))
-            self.fc.bias.copy_(torch.tensor([0.0, 8.5]))
-
-    def forward(self, x):
-        x = self.e(self.d(self.c(self.b(self.a(self.c1(x))))))
-        return self.fc(x.sum((2, 3)) / (SIZE * SIZE))
-
-
 def red_classifier() -> Classifier:
-    spec = ModelSpec("redanywhere", taps=("a", "b", "c", "d", "e"), head="fc", mean=(0.5,) * 3, std=(0.5,) * 3,
-                     resize=SIZE, crop=SIZE)
-    return Classifier(spec, RedAnywhereNet())
+    """The red-patch classifier: translation-invariant, so the patch can be anywhere."""
+    return red_patch_classifier("redanywhere")
 
 
 def red_image(row: int, col: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

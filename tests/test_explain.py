@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from amx_core.config import PRESETS, ExplainConfig, get_preset
 from amx_core.errors import AmxError
 from amx_core.explain import Explanation, apply_mask, explain
 from amx_core.hooks import hook_count
-from amx_core.models import Classifier, ModelSpec
+from amx_core.models import Classifier
+from tests.tiny import red_patch_classifier
 
 SIZE = 32
 
@@ -29,40 +29,8 @@ def one_thread():
 PATCH = (slice(8, 16), slice(16, 24))  # rows, cols: 64 of 1024 pixels (6.25%), off centre
 
 
-class RedPatchNet(nn.Module):
-    """Class 0 ("red thing") wins only when most of the red patch is visible; class 1 is a fixed bias.
-
-    Input is normalised with mean = std = 0.5, so the grey baseline is 0 and a pure red pixel gives
-    red - green = 2. Grey texture (equal channels) gives no evidence; the full patch gives a logit of 10
-    against 8.5, so about 85% of the patch must be kept. Five tapped stages for activation matching.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.c1 = nn.Conv2d(3, 2, 1, bias=False)
-        with torch.no_grad():
-            self.c1.weight.zero_()
-            self.c1.weight[0, 0], self.c1.weight[0, 1] = 1.0, -1.0  # red - green
-            self.c1.weight[1, 1], self.c1.weight[1, 0] = 1.0, -1.0  # green - red
-        self.a = nn.ReLU()
-        self.b = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-        self.c = nn.ReLU()
-        self.d = nn.AvgPool2d(2)
-        self.e = nn.ReLU()
-        self.fc = nn.Linear(2, 2)
-        with torch.no_grad():
-            self.fc.weight.copy_(torch.tensor([[80.0 * 4, 0.0], [0.0, 0.0]]))  # x4: the 2x2 pool averages
-            self.fc.bias.copy_(torch.tensor([0.0, 8.5]))
-
-    def forward(self, x):
-        x = self.e(self.d(self.c(self.b(self.a(self.c1(x))))))
-        return self.fc(x.sum((2, 3)) / (SIZE * SIZE))
-
-
 def patch_classifier() -> Classifier:
-    spec = ModelSpec("redpatch", taps=("a", "b", "c", "d", "e"), head="fc", mean=(0.5,) * 3, std=(0.5,) * 3,
-                     resize=SIZE, crop=SIZE)
-    return Classifier(spec, RedPatchNet())
+    return red_patch_classifier()
 
 
 def patch_image(seed: int = 0) -> torch.Tensor:
