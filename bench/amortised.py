@@ -28,14 +28,13 @@ sys.path.insert(0, str(ROOT))
 from amx_core.amortised import explain_amortised, load_masker, train_masker  # noqa: E402
 from amx_core.config import get_preset  # noqa: E402
 from amx_core.explain import explain  # noqa: E402
-from amx_core.images import file_sha256, load_image  # noqa: E402
+from amx_core.images import file_sha256  # noqa: E402
 from amx_core.models import load_classifier  # noqa: E402
-
-SUFFIXES = (".jpg", ".jpeg", ".png")
+from bench.samples import load_photos, sample_paths  # noqa: E402
 
 
 def split(folder: Path) -> tuple[list[Path], list[Path]]:
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES)
+    files = sample_paths(folder)
     train = [p for p in files if int(file_sha256(p)[:2], 16) % 2 == 0]
     held = [p for p in files if p not in train]
     return train, held
@@ -61,14 +60,13 @@ def main(argv=None) -> int:
         held = held[: args.limit]
     clf = load_classifier(args.model)
     cfg = get_preset(args.preset)
-    load = lambda ps: torch.stack([clf.preprocess(load_image(p)) for p in ps])  # noqa: E731
     mpath = Path(args.masker)
     if mpath.exists():
         masker = load_masker(mpath, model=args.model)
         print(f"masker: {mpath} (loaded)")
     else:
         t = time.perf_counter()
-        masker = train_masker(clf, load(train), config=cfg, epochs=args.epochs, batch_size=args.batch_size)
+        masker = train_masker(clf, load_photos(clf, train), config=cfg, epochs=args.epochs, batch_size=args.batch_size)
         masker.image_hashes = tuple(file_sha256(p) for p in train)
         masker.info["files"] = [str(p) for p in train]
         masker.save(mpath)
@@ -85,7 +83,7 @@ def main(argv=None) -> int:
     rows: dict[str, list[dict]] = {"per-image " + args.preset: [], "amortised": [],
                                    f"amortised+refine{args.refine}": [], "amortised, binary search": []}
     for p in held:
-        x = load([p])
+        x = load_photos(clf, [p])
         (ex,) = explain(clf, x, config=cfg)
         rows["per-image " + args.preset].append(ex.metrics | {"file": p.name})
         (ex,) = explain_amortised(clf, x, masker, config=cfg)

@@ -32,8 +32,7 @@ sys.path.insert(0, str(ROOT))
 from amx_core.ablation import dataset_reference, edge_fidelity, sufficiency_curve  # noqa: E402
 from amx_core.models import load_classifier  # noqa: E402
 from amx_core.readout import ReadoutConfig, edge_jaccard, node_jaccard, read_circuit  # noqa: E402
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+from bench.samples import MISSING, load_photos, sample_paths  # noqa: E402
 
 
 def parse_configs(text: str) -> list[tuple[str, ReadoutConfig]]:
@@ -90,15 +89,12 @@ def main(argv=None) -> int:
     configs = parse_configs(args.configs)
     modes = args.modes.split(",")
 
-    from PIL import Image
-
-    paths = sorted(p for p in (ROOT / "data" / "samples").glob("**/*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = sample_paths(limit=args.limit)
     if not paths:
-        print("NO SAMPLE PHOTOS under data/samples: run scripts/fetch_samples.py first. Nothing measured.")
+        print(f"{MISSING}. Nothing measured.")
         return 1
-    paths = paths[: args.limit] if args.limit else paths
     clf = load_classifier(args.model)
-    images = [clf.preprocess(Image.open(p)) for p in paths]
+    images = list(load_photos(clf, paths))
     print(f"{args.model}, {len(images)} photos from data/samples, ks {ks}, {args.n_random} random draws, "
           f"torch threads {torch.get_num_threads()}")
     reference = dataset_reference(clf, images)

@@ -22,21 +22,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
-
-def load_images(clf, n: int):
-    import torch
-    from PIL import Image
-
-    paths = sorted(p for p in (ROOT / "data" / "samples").glob("**/*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        g = torch.Generator().manual_seed(0)
-        return torch.rand(n, 3, clf.spec.crop, clf.spec.crop, generator=g), "random pixels (NO SAMPLE PHOTOS)"
-    paths = (paths * n)[:n]
-    return torch.stack([clf.preprocess(Image.open(p)) for p in paths]), f"{len(set(paths))} photos from data/samples"
-
-
 def one(batch: int, preset: str, model: str, threads: int, report: bool, steps: int) -> dict:
     """Runs in a child: baseline pass cost, then one explain() call on `batch` images."""
     import torch
@@ -44,10 +29,11 @@ def one(batch: int, preset: str, model: str, threads: int, report: bool, steps: 
     from amx_core.config import get_preset
     from amx_core.explain import explain
     from amx_core.models import load_classifier
+    from bench.samples import photos_or_noise
 
     torch.set_num_threads(threads)
     clf = load_classifier(model)
-    x, source = load_images(clf, batch)
+    x, source = photos_or_noise(clf, batch)
     # baseline: one forward+backward pass of the classifier per image, at this batch size
     xg = x.clone().requires_grad_(True)
     clf(xg).sum().backward()  # warm-up

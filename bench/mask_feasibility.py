@@ -28,6 +28,7 @@ from amx_core.config import get_preset  # noqa: E402
 from amx_core.explain import _occlusion_prior, _select_masks  # noqa: E402
 from amx_core.metrics import robustness_rate  # noqa: E402
 from amx_core.models import apply_mask, load_classifier  # noqa: E402
+from bench.samples import MISSING, load_photos, sample_paths  # noqa: E402
 
 
 def optimise_grid(clf, pixels, target, prior, *, steps, area, resolution, samples, lr):
@@ -81,15 +82,13 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from PIL import Image
-
-    paths = sorted(p for p in (ROOT / "data" / "samples").glob("**/*") if p.suffix.lower() in (".jpg", ".png"))
+    paths = sample_paths()
     if not paths:
-        print("no sample photos: run scripts/fetch_samples.py", file=sys.stderr)
+        print(MISSING, file=sys.stderr)
         return 1
     paths = [paths[int(i)] for i in args.images.split(",")]
     clf = load_classifier("efficientnet_lite0")
-    pixels = torch.stack([clf.preprocess(Image.open(p)) for p in paths])
+    pixels = load_photos(clf, paths)
     with torch.no_grad():
         target = clf(pixels).argmax(1)
     cfg = get_preset("default")

@@ -30,21 +30,15 @@ sys.path.insert(0, str(ROOT))
 
 from amx_core.models import load_classifier  # noqa: E402
 from amx_core.readout import INGRESS_MODES, ReadoutConfig, composed_ingress, read_circuit  # noqa: E402
+from bench.samples import load_photos, photos_or_noise, sample_paths  # noqa: E402
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
-
-def sample_images(clf, limit: int | None) -> tuple[list[torch.Tensor], str]:
-    from PIL import Image
-
-    paths = sorted(p for p in (ROOT / "data" / "samples").glob("**/*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        g = torch.Generator().manual_seed(0)
-        n = limit or 4
-        return [torch.rand(3, clf.spec.crop, clf.spec.crop, generator=g) for _ in range(n)], \
-            f"NO SAMPLE PHOTOS under data/samples (run scripts/fetch_samples.py): {n} random images"
-    paths = paths[:limit] if limit else paths
-    return [clf.preprocess(Image.open(p)) for p in paths], f"{len(paths)} photos from data/samples"
+def sample_images(clf, limit: int) -> tuple[list[torch.Tensor], str]:
+    paths = sample_paths(limit=limit)
+    if paths:
+        return list(load_photos(clf, paths)), f"{len(paths)} photos from data/samples"
+    images, source = photos_or_noise(clf, limit or 4)  # no photos: seeded random pixels, said so
+    return list(images), source
 
 
 def main(argv=None) -> int:
