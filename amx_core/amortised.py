@@ -28,7 +28,16 @@ from torch import nn
 from .backgrounds import background_batch
 from .config import ExplainConfig, get_preset
 from .errors import AmxError
-from .explain import Explanation, Progress, _mask_logits, _report, _select_masks, objective_terms
+from .explain import (
+    Explanation,
+    Progress,
+    _mask_logits,
+    _report,
+    _select_masks,
+    class_activation_map,
+    explanation_records,
+    objective_terms,
+)
 from .hooks import capture, frozen
 from .masker import MaskUNet
 from .metrics import top_mask
@@ -267,19 +276,6 @@ def train_masker(
                         "area_range": list(area_range), "train_areas": areas})
 
 
-def class_activation_map(classifier: Classifier, feats: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
-    """CAM of `target` from the last tapped layer's features of a pass already made: the head's weights
-    for the class times each position's features, standardised per image ([B,1,h,w]); None when the last
-    tap is not the head's input (no spatial map to read)."""
-    head = classifier.module(classifier.spec.head)
-    if not isinstance(head, nn.Linear) or feats.dim() != 4 or feats.shape[1] != head.in_features:
-        return None
-    cam = torch.einsum("bchw,bc->bhw", feats, head.weight[target])[:, None]
-    flat = cam.flatten(1)
-    flat = (flat - flat.mean(1, keepdim=True)) / (flat.std(1, keepdim=True) + 1e-6)
-    return flat.view_as(cam).detach()
-
-
 def _rank(gen, pixels: torch.Tensor, cfg: ExplainConfig, cam: torch.Tensor | None = None) -> torch.Tensor:
     """The generator's ranking at the input size (as `explain` ranks after its optimisation)."""
     b, _, h, w = pixels.shape
@@ -344,32 +340,15 @@ def explain_amortised(
             else:
                 masks, logits_e, sel_passes = _select_sequential(classifier, pixels, rank, target, cfg)
                 passes = [p + s for p, s in zip(passes, sel_passes, strict=True)]
-        probs_x = torch.softmax(logits_x, 1)
-        probs_e = torch.softmax(logits_e, 1)
         seconds = time.perf_counter() - start
-        out = []
-        for i in range(b):
-            t = int(target[i])
-            ex = Explanation(
-                target=t, pixels=pixels[i].detach(), mask=masks[i], rank_map=rank[i], baseline=classifier.baseline[0],
-                metrics={
-                    "target": t,
-                    "predicted_x": int(probs_x[i].argmax()),
-                    "predicted_e": int(probs_e[i].argmax()),
-                    "label_kept": bool(int(probs_e[i].argmax()) == t),
-                    "confidence_x": float(probs_x[i, t]),
-                    "top1_confidence_x": float(probs_x[i].max()),
-                    "confidence_e": float(probs_e[i, t]),
-                    "mask_area": float(masks[i].mean()),
-                    "steps": refine_steps,
-                    "classifier_passes": passes[i],
-                    "mask_source": "amortised" + (f"+refine{refine_steps}" if refine_steps else ""),
-                    "seconds": seconds / b,
-                },
-            )
-            if report:
+        source = "amortised" + (f"+refine{refine_steps}" if refine_steps else "")
+        out = explanation_records(pixels, target, masks, rank, logits_x, logits_e, classifier.baseline[0], [
+            {"steps": refine_steps, "classifier_passes": passes[i], "mask_source": source, "seconds": seconds / b}
+            for i in range(b)
+        ])
+        if report:
+            for ex in out:
                 _report(classifier, ex, cfg)
-            out.append(ex)
     return out
 
 

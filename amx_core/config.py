@@ -17,7 +17,7 @@ class ExplainConfig:
     mask_resolution: int = 14  # the generator's output grid, upsampled bilinearly to the input size
     width: int = 16  # channels of the generator's first level
     free_grid: bool = False  # add a free per-cell logit to the generator's output (direct spatial control)
-    prior: str = "none"  # "occlusion": start the free grid from a coarse occlusion ranking (prior_grid^2 passes)
+    prior: str = "none"  # start the free grid from "occlusion" (prior_grid^2 passes) or "cam" (no extra pass)
     prior_grid: int = 7
     # also search the ladder on a coarse occlusion ranking and keep the smaller verified binary mask
     # (prior_grid^2 + 1 forward passes plus one more ladder search, counted in classifier_passes)

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from . import losses
 from .backgrounds import background_batch
@@ -86,12 +87,12 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
     gen = MaskUNet.seeded(b, width=cfg.width, resolution=cfg.mask_resolution, seed=cfg.seed,
                           free_grid=cfg.free_grid).to(device)
     grid = [p for n, p in gen.named_parameters() if n == "grid"]
-    if cfg.prior == "occlusion":
+    if cfg.prior != "none":
         if not grid:
-            raise ValueError("prior='occlusion' initialises the free grid: set free_grid=True")
+            raise ValueError(f"prior={cfg.prior!r} initialises the free grid: set free_grid=True")
         with torch.no_grad():
-            grid[0].copy_(_occlusion_prior(classifier, pixels, target, cfg))
-        passes += cfg.prior_grid**2 + 1  # forward only, per image
+            grid[0].copy_(_prior(classifier, pixels, target, ref, cfg))
+        passes += cfg.prior_grid**2 + 1 if cfg.prior == "occlusion" else 0  # the CAM reads the reference pass
     net_params = [p for n, p in gen.named_parameters() if n != "grid"]
     opt = torch.optim.Adam(net_params, lr=cfg.unet_lr if cfg.unet_lr is not None else cfg.lr)
     # the free grid: SGD with momentum on the per-image RMS-normalised gradient. Adam's first steps are
@@ -143,16 +144,23 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
             for i in range(b):
                 if float(occ_masks[i].mean()) < float(masks[i].mean()):
                     masks[i], rank[i], source[i] = occ_masks[i], occ[i], "occlusion"
-        probs_x = torch.softmax(logits_x, 1)
         logits_e = classifier(apply_mask(pixels, masks, base))
-        probs_e = torch.softmax(logits_e, 1)
     passes += select_passes + 1
+    return explanation_records(pixels, target, masks, rank, logits_x, logits_e, base[0], [
+        {"steps": cfg.steps, "classifier_passes": passes, "mask_source": source[i]} for i in range(b)
+    ])
 
+
+def explanation_records(pixels, target, masks, rank, logits_x, logits_e, baseline, own: list[dict]) -> list[Explanation]:
+    """One Explanation per image with the metrics every explainer reports (predictions and confidences on
+    x and on e, label kept, area), plus each image's own entries in `own` (steps, passes, mask source)."""
+    probs_x = torch.softmax(logits_x, 1)
+    probs_e = torch.softmax(logits_e, 1)
     out = []
-    for i in range(b):
+    for i, extra in enumerate(own):
         t = int(target[i])
         out.append(Explanation(
-            target=t, pixels=pixels[i].detach(), mask=masks[i], rank_map=rank[i], baseline=base[0],
+            target=t, pixels=pixels[i].detach(), mask=masks[i], rank_map=rank[i], baseline=baseline,
             metrics={
                 "target": t,
                 "predicted_x": int(probs_x[i].argmax()),
@@ -162,10 +170,7 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
                 "top1_confidence_x": float(probs_x[i].max()),
                 "confidence_e": float(probs_e[i, t]),
                 "mask_area": float(masks[i].mean()),
-                "steps": cfg.steps,
-                "classifier_passes": passes,
-                "mask_source": source[i],
-            },
+            } | extra,
         ))
     return out
 
@@ -200,6 +205,33 @@ def objective_terms(classifier: Classifier, acts: dict, pixels: torch.Tensor, ma
         "tv": cfg.tv * losses.total_variation(soft),
         "robustness": cfg.robustness * losses.cross_entropy(logits_r, target.repeat(nr)).view(nr, b).mean(0),
     }
+
+
+def class_activation_map(classifier: Classifier, feats: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+    """CAM of `target` from the last tapped layer's features of a pass already made: the head's weights
+    for the class times each position's features, standardised per image ([B,1,h,w]); None when the last
+    tap is not the head's input (no spatial map to read)."""
+    head = classifier.module(classifier.spec.head)
+    if not isinstance(head, nn.Linear) or feats.dim() != 4 or feats.shape[1] != head.in_features:
+        return None
+    cam = torch.einsum("bchw,bc->bhw", feats, head.weight[target])[:, None]
+    flat = cam.flatten(1)
+    flat = (flat - flat.mean(1, keepdim=True)) / (flat.std(1, keepdim=True) + 1e-6)
+    return flat.view_as(cam).detach()
+
+
+def _prior(classifier, pixels, target, ref, cfg: ExplainConfig) -> torch.Tensor:
+    """The free grid's starting ranking, standardised per image at the generator's resolution."""
+    if cfg.prior == "occlusion":
+        return _occlusion_prior(classifier, pixels, target, cfg)
+    if cfg.prior == "cam":
+        cam = class_activation_map(classifier, ref[classifier.spec.taps[-1]], target)
+        if cam is None:
+            raise ValueError("prior='cam' needs the last tapped layer to be the linear head's spatial input")
+        flat = F.interpolate(cam, size=(cfg.mask_resolution,) * 2, mode="bilinear", align_corners=False).flatten(1)
+        flat = (flat - flat.mean(1, keepdim=True)) / (flat.std(1, keepdim=True) + 1e-6)
+        return flat.view(-1, 1, cfg.mask_resolution, cfg.mask_resolution)
+    raise ValueError(f"unknown prior {cfg.prior!r}: none, occlusion or cam")
 
 
 def _occlusion_prior(classifier, pixels, target, cfg: ExplainConfig) -> torch.Tensor:

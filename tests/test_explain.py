@@ -229,3 +229,23 @@ def test_occlusion_candidate_wins_only_with_a_smaller_verified_mask():
     assert both.metrics["mask_area"] <= 3 * float(patch_mask().mean())
     # the occlusion grid's forward passes (and its ladder search) are counted
     assert both.metrics["classifier_passes"] - alone.metrics["classifier_passes"] >= 8 * 8 + 1
+
+
+def test_cam_prior_starts_from_the_class_map_at_no_extra_pass():
+    """The class-activation map of the reference pass alone (0 steps, U-Net frozen) already ranks the
+    red patch first; reading it costs no classifier pass."""
+    clf = patch_classifier()
+    x = patch_image(0)[None]
+    cfg = FAST.with_(steps=0, free_grid=True, unet_lr=0.0)
+    (plain,) = explain(clf, x, config=cfg, report=False)
+    (cam,) = explain(clf, x, config=cfg.with_(prior="cam"), report=False)
+    truth = patch_mask()
+    assert float((cam.mask * truth).sum() / truth.sum()) >= 0.85
+    assert float((cam.mask * (1 - truth)).sum() / (1 - truth).sum()) <= 0.05
+    assert cam.metrics["label_kept"]
+    # the occlusion prior would add prior_grid^2 + 1 passes; the ladder search alone differs by a few
+    assert cam.metrics["classifier_passes"] < plain.metrics["classifier_passes"] + FAST.prior_grid**2
+    with pytest.raises(ValueError, match="free_grid"):
+        explain(clf, x, config=FAST.with_(prior="cam"), report=False)
+    with pytest.raises(ValueError, match="unknown prior"):
+        explain(clf, x, config=cfg.with_(prior="saliency"), report=False)
