@@ -27,7 +27,7 @@ from torch import nn
 
 from .backgrounds import background_batch
 from .config import ExplainConfig, get_preset
-from .errors import AmxError
+from .errors import AmxError, run_cli
 from .explain import (
     Explanation,
     Progress,
@@ -464,14 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return _train_cli(args)
-    except AmxError as exc:
-        print(f"amx-train-masker: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("amx-train-masker: interrupted; nothing written", file=sys.stderr)
-        return 130
+    return run_cli("amx-train-masker", lambda: _train_cli(args), interrupted="nothing written")
 
 
 def read_holdout(path: str | Path) -> set[str]:

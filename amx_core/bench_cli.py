@@ -26,9 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import AmxError, BadImageError
-
-EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+from .errors import EXIT_OK, EXIT_SOME_FAILED, AmxError, BadImageError, run_cli
 
 CSV_FIELDS = ["image", "method", "variant", "target", "class", "area", "label_kept", "robustness", "deletion_auc",
               "insertion_auc", "seconds", "forward_passes", "backward_passes", "runs_in"]
@@ -57,14 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return run(args, argv if argv is not None else sys.argv[1:])
-    except AmxError as exc:
-        print(f"amx-bench: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("amx-bench: interrupted; rows finished so far are in bench.csv", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    return run_cli("amx-bench", lambda: run(args, argv if argv is not None else sys.argv[1:]),
+                   interrupted="rows finished so far are in bench.csv")
 
 
 def parse_methods(values: list[str] | None) -> list[str]:

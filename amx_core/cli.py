@@ -16,9 +16,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from .errors import AmxError, BadImageError
-
-EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+from .errors import EXIT_OK, EXIT_SOME_FAILED, AmxError, BadImageError, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,14 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except AmxError as exc:
-        print(f"amx-explain: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("amx-explain: interrupted; finished images are in place, rerun to do the rest", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    return run_cli("amx-explain", lambda: run(args), interrupted="finished images are in place, rerun to do the rest")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from amx_core.errors import AmxError
+from amx_core.errors import run_cli
 
 from .pipeline import IngestOptions, run_ingest
 
@@ -46,16 +46,13 @@ def main(argv: list[str] | None = None) -> int:
         recursive=args.recursive, limit=args.limit, force=args.force, workers=args.workers, seed=args.seed,
         explain_target=args.explain_target, steps=args.steps, masker=args.masker, refine_steps=args.refine_steps,
     )
-    try:
-        summary = run_ingest(opts)
-    except AmxError as exc:
-        print(f"amx-ingest: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("amx-ingest: interrupted; stored images are complete. Rerun the same command to resume.",
-              file=sys.stderr)
-        return 130
-    print(f"amx-ingest summary for class {args.class_name!r}:")
+    return run_cli("amx-ingest", lambda: _ingest(opts, args.class_name),
+                   interrupted="stored images are complete. Rerun the same command to resume.")
+
+
+def _ingest(opts: IngestOptions, class_name: str) -> int:
+    summary = run_ingest(opts)
+    print(f"amx-ingest summary for class {class_name!r}:")
     print(summary.table())
     if summary.interrupted:
         print("amx-ingest: stopped early; rerun the same command to resume (stored images are skipped).")
