@@ -16,8 +16,10 @@ class ExplainConfig:
     detach_threshold: bool = False  # no gradient through the per-image standardisation and quantile shift
     mask_resolution: int = 14  # the generator's output grid, upsampled bilinearly to the input size
     width: int = 16  # channels of the generator's first level
-    free_grid: bool = False  # add a free per-cell logit to the generator's output (direct spatial control)
-    prior: str = "none"  # start the free grid from "occlusion" (prior_grid^2 passes) or "cam" (no extra pass)
+    free_grid: bool = True  # add a free per-cell logit to the generator's output (direct spatial control)
+    # start the free grid from "cam" (the class-activation map of the reference pass: no extra pass; a flat
+    # start where the architecture has none), "occlusion" (prior_grid^2 passes) or "none" (flat)
+    prior: str = "cam"
     prior_grid: int = 7
     # also search the ladder on a coarse occlusion ranking and keep the smaller verified binary mask
     # (prior_grid^2 + 1 forward passes plus one more ladder search, counted in classifier_passes)

@@ -90,8 +90,10 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
     if cfg.prior != "none":
         if not grid:
             raise ValueError(f"prior={cfg.prior!r} initialises the free grid: set free_grid=True")
-        with torch.no_grad():
-            grid[0].copy_(_prior(classifier, pixels, target, ref, cfg))
+        start_grid = _prior(classifier, pixels, target, ref, cfg)
+        if start_grid is not None:  # None: no class map for this architecture, the grid starts flat
+            with torch.no_grad():
+                grid[0].copy_(start_grid)
         passes += cfg.prior_grid**2 + 1 if cfg.prior == "occlusion" else 0  # the CAM reads the reference pass
     net_params = [p for n, p in gen.named_parameters() if n != "grid"]
     opt = torch.optim.Adam(net_params, lr=cfg.unet_lr if cfg.unet_lr is not None else cfg.lr)
@@ -220,14 +222,15 @@ def class_activation_map(classifier: Classifier, feats: torch.Tensor, target: to
     return flat.view_as(cam).detach()
 
 
-def _prior(classifier, pixels, target, ref, cfg: ExplainConfig) -> torch.Tensor:
-    """The free grid's starting ranking, standardised per image at the generator's resolution."""
+def _prior(classifier, pixels, target, ref, cfg: ExplainConfig) -> torch.Tensor | None:
+    """The free grid's starting ranking, standardised per image at the generator's resolution; None for
+    "cam" on an architecture whose last tap is not the linear head's spatial input (VGG, MobileNetV3)."""
     if cfg.prior == "occlusion":
         return _occlusion_prior(classifier, pixels, target, cfg)
     if cfg.prior == "cam":
         cam = class_activation_map(classifier, ref[classifier.spec.taps[-1]], target)
         if cam is None:
-            raise ValueError("prior='cam' needs the last tapped layer to be the linear head's spatial input")
+            return None
         flat = F.interpolate(cam, size=(cfg.mask_resolution,) * 2, mode="bilinear", align_corners=False).flatten(1)
         flat = (flat - flat.mean(1, keepdim=True)) / (flat.std(1, keepdim=True) + 1e-6)
         return flat.view(-1, 1, cfg.mask_resolution, cfg.mask_resolution)

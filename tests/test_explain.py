@@ -53,7 +53,7 @@ def patch_mask() -> torch.Tensor:
 # their own (a flat green background would argue for class 1 here, by construction)
 FAST = ExplainConfig(steps=40, lr=0.03, width=8, mask_resolution=8, background_kinds=("noise", "blur", "shuffle"),
                      blur_sigma=2.0, robustness_samples=6, auc_steps=8,
-                     occlusion_candidate=False)  # these tests judge the generator alone
+                     occlusion_candidate=False, free_grid=False, prior="none")  # these judge the generator alone
 
 
 def test_the_synthetic_classifier_needs_the_patch():
@@ -231,6 +231,15 @@ def test_occlusion_candidate_wins_only_with_a_smaller_verified_mask():
     assert both.metrics["classifier_passes"] - alone.metrics["classifier_passes"] >= 8 * 8 + 1
 
 
+def tiny_without_cam() -> Classifier:
+    """The tiny CNN tapped so that its last tap (12 channels) is not the head's input (16): no class map."""
+    from dataclasses import replace
+
+    from tests.tiny import TINY_SPEC, tiny_classifier
+
+    return Classifier(replace(TINY_SPEC, taps=("relu1", "relu2", "relu3", "relu4", "conv4")), tiny_classifier().net)
+
+
 def test_cam_prior_starts_from_the_class_map_at_no_extra_pass():
     """The class-activation map of the reference pass alone (0 steps, U-Net frozen) already ranks the
     red patch first; reading it costs no classifier pass."""
@@ -247,5 +256,8 @@ def test_cam_prior_starts_from_the_class_map_at_no_extra_pass():
     assert cam.metrics["classifier_passes"] < plain.metrics["classifier_passes"] + FAST.prior_grid**2
     with pytest.raises(ValueError, match="free_grid"):
         explain(clf, x, config=FAST.with_(prior="cam"), report=False)
+    # an architecture without a class map (the last tap does not feed the head): a flat start, no error
+    (flat,) = explain(tiny_without_cam(), torch.rand(1, 3, 64, 64), config=cfg.with_(prior="cam"), report=False)
+    assert flat.metrics["mask_area"] > 0
     with pytest.raises(ValueError, match="unknown prior"):
         explain(clf, x, config=cfg.with_(prior="saliency"), report=False)
