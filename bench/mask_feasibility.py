@@ -7,7 +7,7 @@ shuffle), at an area that shrinks to `--area`. The explainer's own ladder then p
 mask that keeps the label on grey only (`k=0`) and on grey + 4 random backgrounds (`k=4`); the
 occlusion ranking alone is the same-run baseline.
 
-    .venv/bin/python bench/mask_feasibility.py [--images 0,3,6,9,12,15] [--steps 60] [--area 0.08]
+    .venv/bin/python bench/mask_feasibility.py [--images 0,3,6,9,12,15|all] [--steps 60] [--area 0.08]
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def summarise(clf, pixels, target, rank, checks):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--images", default="0,3,6,9,12,15", help="indices into the sorted sample photos")
+    ap.add_argument("--images", default="0,3,6,9,12,15", help="indices into the sorted sample photos, or 'all'")
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--area", type=float, default=0.08)
     ap.add_argument("--resolution", type=int, default=28)
@@ -86,7 +86,8 @@ def main(argv=None) -> int:
     if not paths:
         print(MISSING, file=sys.stderr)
         return 1
-    paths = [paths[int(i)] for i in args.images.split(",")]
+    if args.images != "all":
+        paths = [paths[int(i)] for i in args.images.split(",")]
     clf = load_classifier("efficientnet_lite0")
     pixels = load_photos(clf, paths)
     with torch.no_grad():
