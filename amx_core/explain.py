@@ -143,9 +143,9 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
                                 align_corners=False)
             occ_masks, occ_passes = _select_masks(classifier, pixels, occ, target, cfg)
             select_passes += occ_passes + cfg.prior_grid**2 + 1
-            for i in range(b):
+            for i in range(b):  # the ranking stays the generator's (amx-bench ranks by it, issue 6)
                 if float(occ_masks[i].mean()) < float(masks[i].mean()):
-                    masks[i], rank[i], source[i] = occ_masks[i], occ[i], "occlusion"
+                    masks[i], source[i] = occ_masks[i], "occlusion"
         logits_e = classifier(apply_mask(pixels, masks, base))
     passes += select_passes + 1
     return explanation_records(pixels, target, masks, rank, logits_x, logits_e, base[0], [

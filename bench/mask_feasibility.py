@@ -58,7 +58,7 @@ def optimise_grid(clf, pixels, target, prior, *, steps, area, resolution, sample
         opt.zero_grad()
         loss.backward()
         opt.step()
-        final_loss = float(loss)
+        final_loss = float(loss.detach())
     return F.interpolate(z.detach(), size=pixels.shape[-2:], mode="bilinear", align_corners=False), final_loss
 
 
