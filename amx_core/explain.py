@@ -216,10 +216,13 @@ def class_activation_map(classifier: Classifier, feats: torch.Tensor, target: to
     head = classifier.module(classifier.spec.head)
     if not isinstance(head, nn.Linear) or feats.dim() != 4 or feats.shape[1] != head.in_features:
         return None
-    cam = torch.einsum("bchw,bc->bhw", feats, head.weight[target])[:, None]
-    flat = cam.flatten(1)
-    flat = (flat - flat.mean(1, keepdim=True)) / (flat.std(1, keepdim=True) + 1e-6)
-    return flat.view_as(cam).detach()
+    return _standardised(torch.einsum("bchw,bc->bhw", feats, head.weight[target])[:, None]).detach()
+
+
+def _standardised(maps: torch.Tensor) -> torch.Tensor:
+    """Each image's map [B,1,h,w] shifted and scaled to mean 0, standard deviation 1 (a ranking's scale)."""
+    flat = maps.flatten(1)
+    return ((flat - flat.mean(1, keepdim=True)) / (flat.std(1, keepdim=True) + 1e-6)).view_as(maps)
 
 
 def _prior(classifier, pixels, target, ref, cfg: ExplainConfig) -> torch.Tensor | None:
@@ -231,9 +234,8 @@ def _prior(classifier, pixels, target, ref, cfg: ExplainConfig) -> torch.Tensor 
         cam = class_activation_map(classifier, ref[classifier.spec.taps[-1]], target)
         if cam is None:
             return None
-        flat = F.interpolate(cam, size=(cfg.mask_resolution,) * 2, mode="bilinear", align_corners=False).flatten(1)
-        flat = (flat - flat.mean(1, keepdim=True)) / (flat.std(1, keepdim=True) + 1e-6)
-        return flat.view(-1, 1, cfg.mask_resolution, cfg.mask_resolution)
+        return _standardised(F.interpolate(cam, size=(cfg.mask_resolution,) * 2, mode="bilinear",
+                                           align_corners=False))
     raise ValueError(f"unknown prior {cfg.prior!r}: none, occlusion or cam")
 
 
@@ -256,10 +258,8 @@ def _occlusion_prior(classifier, pixels, target, cfg: ExplainConfig) -> torch.Te
             for j in range(0, g * g, 16)
         ])
         out.append((lp0 - lp).view(1, 1, g, g))
-    score = F.interpolate(torch.cat(out), size=(cfg.mask_resolution,) * 2, mode="bilinear", align_corners=False)
-    flat = score.flatten(1)
-    flat = (flat - flat.mean(1, keepdim=True)) / (flat.std(1, keepdim=True) + 1e-6)
-    return flat.view_as(score)
+    return _standardised(F.interpolate(torch.cat(out), size=(cfg.mask_resolution,) * 2, mode="bilinear",
+                                       align_corners=False))
 
 
 def _area_goals(step: int, b: int, cfg: ExplainConfig, gens: list[torch.Generator]) -> torch.Tensor:
