@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-import amx_core.models
 from amx_core.amortised import (
     Masker,
     MaskerFileError,
@@ -24,12 +23,7 @@ from tests.tiny import red_patch_classifier, tiny_classifier
 SIZE = 32
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 TINY = ExplainConfig(width=8, mask_resolution=8, robustness_samples=4, auc_steps=4)
@@ -164,13 +158,6 @@ def test_a_masker_trained_on_some_images_finds_the_patch_on_a_new_one():
 
 
 # --- amx-train-masker ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def tiny(monkeypatch):
-    clf = tiny_classifier()
-    monkeypatch.setattr(amx_core.models, "load_classifier", lambda *a, **k: clf)
-    return clf
 
 
 def test_train_masker_cli_writes_a_masker_without_the_held_out_images(tmp_path, tiny, capsys):

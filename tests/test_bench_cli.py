@@ -7,18 +7,9 @@ import importlib.util
 import pytest
 from PIL import Image
 
-import amx_core.models
 from amx_core.bench_cli import main, markdown, read_rows, speed_ratios
 from amx_core.saliency_methods import METHODS
 from tests.imagefiles import good_images
-from tests.tiny import tiny_classifier
-
-
-@pytest.fixture
-def tiny(monkeypatch):
-    clf = tiny_classifier()
-    monkeypatch.setattr(amx_core.models, "load_classifier", lambda *a, **k: clf)
-    return clf
 
 
 def test_bench_runs_end_to_end_on_two_images_with_two_fast_methods(tmp_path, tiny, capsys):

@@ -6,17 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import amx_core.models
 from amx_core.cli import main
 from tests.imagefiles import bad_images, good_images
-from tests.tiny import tiny_classifier
-
-
-@pytest.fixture
-def tiny(monkeypatch):
-    clf = tiny_classifier()
-    monkeypatch.setattr(amx_core.models, "load_classifier", lambda *a, **k: clf)
-    return clf
 
 
 def test_outputs_are_the_classifiers_input_and_a_white_kept_mask(tmp_path, tiny, capsys):

@@ -18,13 +18,7 @@ from tests.tiny import red_patch_classifier
 SIZE = 32
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convolutions run fastest single-threaded; on a shared CPU extra threads mostly spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 PATCH = (slice(8, 16), slice(16, 24))  # rows, cols: 64 of 1024 pixels (6.25%), off centre
 
