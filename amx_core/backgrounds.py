@@ -1,4 +1,5 @@
-"""Random backgrounds r for the abductive term m*x + (1-m)*r: noise, flat colour, blur, shuffle."""
+"""Random backgrounds r for m*x + (1-m)*r (noise, flat colour, blur, shuffle): the explainer's robustness
+term and mask check, and the robustness and deletion/insertion metrics, all draw them from here."""
 
 from __future__ import annotations
 

@@ -162,3 +162,46 @@ class ImageRecord:
     @property
     def agrees(self) -> bool:
         return self.class_index == self.predicted_index
+
+
+def edge_jaccard(a: Circuit, b: Circuit) -> float:
+    """|E_a ∩ E_b| / |E_a ∪ E_b| on (src, dst) pairs; 1.0 for two empty circuits."""
+    ea, eb = {(e.src, e.dst) for e in a.edges}, {(e.src, e.dst) for e in b.edges}
+    union = ea | eb
+    return len(ea & eb) / len(union) if union else 1.0
+
+
+def node_jaccard(a: Circuit, b: Circuit) -> float:
+    na, nb = {n.cid for n in a.nodes}, {n.cid for n in b.nodes}
+    union = na | nb
+    return len(na & nb) / len(union) if union else 1.0
+
+
+def circuit_from_rows(image_id: str, kind: str, summary: dict[str, Any] | None, nodes: list[dict[str, Any]],
+                      edges: list[dict[str, Any]], logits: list[dict[str, Any]]) -> Circuit | None:
+    """Rebuild a Circuit from the store's image_summary, image_nodes, image_circuit and image_logits rows.
+
+    None when there is neither a summary nor a node. Without a summary's `layers`, the layers named by the
+    nodes are taken in natural order ('b.2' before 'b.10')."""
+    import re
+
+    if summary is None and not nodes:
+        return None
+    summary = summary or {}
+    metrics = summary.get("metrics")
+    if isinstance(metrics, str):
+        try:
+            metrics = json.loads(metrics)
+        except ValueError:
+            metrics = {}
+    layers = summary.get("layers") or sorted(
+        {split_cid(r["cid"])[0] for r in nodes},
+        key=lambda name: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)])
+    return Circuit(
+        image_id=image_id, kind=kind, model=summary.get("model") or "", config_hash=summary.get("config") or "",
+        layers=tuple(layers),
+        nodes=[Node(r["layer"], int(r["channel"]), float(r["activation"]), int(r["rank"])) for r in nodes],
+        edges=[Edge(r["src"], r["dst"], float(r["weight"])) for r in edges],
+        logit_links=[LogitLink(r["src"], int(r["class_index"]), r["class"], float(r["weight"])) for r in logits],
+        metrics=dict(metrics or {}),
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from .errors import AmxError
+
 BACKGROUND_KINDS = ("noise", "flat", "blur", "shuffle")
 
 
@@ -82,31 +84,9 @@ PRESETS: dict[str, ExplainConfig] = {
 
 
 def get_preset(name: str) -> ExplainConfig:
-    from .errors import AmxError
-
     if name not in PRESETS:
         raise AmxError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
     return PRESETS[name]
 
 
-def config_from_options(preset: str | None, *, seed: int, steps: int | None, masker: str | None,
-                        refine_steps: int) -> ExplainConfig:
-    """The per-image config that amx-explain's and amx-ingest's options ask for, with one clear error per
-    bad combination (a masker file carries the config it was trained with, so it takes no preset or steps)."""
-    from .errors import AmxError
-
-    if masker and (preset is not None or steps is not None):
-        raise AmxError("--masker FILE carries the config it was trained with: drop --preset and --steps")
-    if refine_steps < 0:
-        raise AmxError(f"--refine-steps {refine_steps}: must be at least 0")
-    if refine_steps and not masker:
-        raise AmxError("--refine-steps needs --masker FILE")
-    config = get_preset(preset or "default").with_(seed=seed)
-    if steps is not None:
-        if steps < 1:
-            raise AmxError(f"--steps {steps}: must be at least 1")
-        config = config.with_(steps=steps)
-    return config
-
-
-__all__ = ["BACKGROUND_KINDS", "ExplainConfig", "PRESETS", "config_from_options", "get_preset"]
+__all__ = ["BACKGROUND_KINDS", "ExplainConfig", "PRESETS", "get_preset"]

@@ -1,16 +1,46 @@
-"""Forward hooks that live only inside a `with` block (hooks are global state on a module).
+"""Module hooks that live only inside a `with` block (hooks are global state on a module).
 
-Every hook the project registers goes through `capture`, which removes them in `finally`, so an
-exception inside the block never leaves a hook behind on the caller's model.
+Every hook the project registers goes through `hooked`, which removes them in `finally`, so an
+exception inside the block never leaves a hook behind on the caller's model. `capture` (record
+activations) and the readout's interventions are built on it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import torch
 from torch import nn
+
+ForwardHook = Callable[[nn.Module, tuple, object], object]  # (module, inputs, output) -> new output or None
+PreHook = Callable[[nn.Module, tuple], object]  # (module, inputs) -> new inputs or None
+
+
+@contextmanager
+def hooked(
+    model: nn.Module,
+    forward: Mapping[str, ForwardHook | Sequence[ForwardHook]] | None = None,
+    pre: Mapping[str, PreHook | Sequence[PreHook]] | None = None,
+) -> Iterator[None]:
+    """Register forward hooks (`forward`) and forward pre-hooks (`pre`) on the named submodules of
+    `model` for the duration of the block; the name "" is `model` itself. A value may be one hook or a
+    sequence of hooks. Unknown names raise KeyError before anything is registered."""
+    forward, pre = dict(forward or {}), dict(pre or {})
+    modules = dict(model.named_modules())
+    missing = [n for n in (*forward, *pre) if n not in modules]
+    if missing:
+        raise KeyError(f"model has no module named {missing[0]!r}")
+    handles = []
+    try:
+        for table, register in ((forward, "register_forward_hook"), (pre, "register_forward_pre_hook")):
+            for name, fns in table.items():
+                for fn in (fns if isinstance(fns, Sequence) else (fns,)):
+                    handles.append(getattr(modules[name], register)(fn))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
 
 
 @contextmanager
@@ -22,21 +52,11 @@ def capture(
     The yielded dict is filled on every forward pass inside the block (the latest pass wins);
     input captures are keyed `"<name>:in"`.
     """
-    modules = dict(model.named_modules())
-    missing = [n for n in (*outputs, *inputs) if n not in modules]
-    if missing:
-        raise KeyError(f"model has no module named {missing[0]!r}")
     store: dict[str, torch.Tensor] = {}
-    handles = []
-    try:
-        for name in outputs:
-            handles.append(modules[name].register_forward_hook(_save_output(store, name)))
-        for name in inputs:
-            handles.append(modules[name].register_forward_pre_hook(_save_input(store, f"{name}:in")))
+    forward = {name: _save_output(store, name) for name in outputs}
+    pre = {name: _save_input(store, f"{name}:in") for name in inputs}
+    with hooked(model, forward=forward, pre=pre):
         yield store
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def _save_output(store, key):

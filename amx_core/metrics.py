@@ -1,4 +1,9 @@
-"""Explanation metrics shared by the explainer and the benchmarks (same code for every method)."""
+"""Explanation metrics, one implementation for the explainer and for every method amx-bench compares.
+
+Pixel ranking lives here once: `ranking` orders the pixels of a saliency map (most salient first) and
+`top_mask` keeps a top fraction of them; deletion/insertion AUC, the explainer's mask selection and
+amx-bench's minimal sufficient area all rank pixels with them.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +16,26 @@ from .backgrounds import background_batch, blurred
 Predict = Callable[[torch.Tensor], torch.Tensor]  # pixels [N,3,H,W] -> logits [N,C]
 
 
-def top_mask(rank_map: torch.Tensor, fraction: float) -> torch.Tensor:
-    """Binary mask [1,H,W] keeping the `fraction` of pixels with the highest rank values (ties: lower index)."""
+def ranking(saliency: torch.Tensor) -> torch.Tensor:
+    """Flat pixel indices of a map [H,W] or [1,H,W], most salient first (stable: ties keep the lower index first)."""
+    return torch.argsort(saliency.flatten(), descending=True, stable=True)
+
+
+def top_mask(rank_map: torch.Tensor, fraction: float, *, stable: bool = False) -> torch.Tensor:
+    """Binary mask [1,H,W] keeping the round(`fraction` * H*W) pixels (at least one) with the highest
+    values of `rank_map` [H,W] or [1,H,W].
+
+    Ties at the cut: with `stable`, the lower flat index is kept (the order of `ranking`, which amx-bench
+    scores every method by); without, `torch.topk` decides (faster, no documented order among ties),
+    which is what the explainer's mask selection has always used.
+    """
+    h, w = rank_map.shape[-2:]
     flat = rank_map.flatten()
     k = max(1, min(flat.numel(), round(fraction * flat.numel())))
-    idx = torch.topk(flat, k, sorted=False).indices
+    idx = ranking(flat)[:k] if stable else torch.topk(flat, k, sorted=False).indices
     mask = torch.zeros_like(flat)
     mask[idx] = 1.0
-    return mask.view_as(rank_map)
+    return mask.view(1, h, w)
 
 
 @torch.no_grad()
@@ -40,7 +57,7 @@ def deletion_insertion_auc(
     Returns (deletion AUC, insertion AUC) of the target's probability over the fraction of pixels
     changed, by the trapezoid rule over `steps` + 1 points. Lower deletion and higher insertion are better.
     """
-    order = torch.argsort(saliency.flatten(), descending=True, stable=True)
+    order = ranking(saliency)
     n = order.numel()
     canvas = blurred(image, blur_sigma)
     base = torch.zeros_like(image) if baseline is None else baseline.expand_as(image)

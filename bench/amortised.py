@@ -25,9 +25,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from amx_core.amortised import explain_amortised, load_masker, train_masker  # noqa: E402
 from amx_core.config import get_preset  # noqa: E402
-from amx_core.explain import explain  # noqa: E402
+from amx_core.explain import explain, explain_amortised, load_masker, train_masker  # noqa: E402
 from amx_core.images import file_sha256  # noqa: E402
 from amx_core.models import load_classifier  # noqa: E402
 from bench.samples import load_photos, sample_paths  # noqa: E402

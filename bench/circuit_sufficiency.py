@@ -29,9 +29,15 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from amx_core.ablation import dataset_reference, edge_fidelity, sufficiency_curve  # noqa: E402
+from amx_core.circuit import edge_jaccard, node_jaccard  # noqa: E402
 from amx_core.models import load_classifier  # noqa: E402
-from amx_core.readout import ReadoutConfig, edge_jaccard, node_jaccard, read_circuit  # noqa: E402
+from amx_core.readout import (  # noqa: E402
+    ReadoutConfig,
+    dataset_reference,
+    edge_fidelity,
+    read_circuit,
+    sufficiency_curve,
+)
 from bench.samples import MISSING, load_photos, sample_paths  # noqa: E402
 
 
@@ -45,7 +51,7 @@ def parse_configs(text: str) -> list[tuple[str, ReadoutConfig]]:
 
 def load_explainer():
     try:
-        from amx_core.explain import explain  # noqa: F401  (being written alongside)
+        from amx_core.explain import explain
 
         return explain
     except Exception as exc:  # absent or broken: run the original-image part only
@@ -100,7 +106,7 @@ def main(argv=None) -> int:
     reference = dataset_reference(clf, images)
     record: dict = {"images": [str(p.relative_to(ROOT)) for p in paths], "ks": ks, "results": {}}
 
-    # explanations (lazily: the explainer is written alongside)
+    # explanations (the explainer is imported only when asked for)
     masks, targets = [None] * len(images), [None] * len(images)
     explainer = load_explainer() if args.explain == "auto" else None
     cache = Path(args.masks) if args.masks else None

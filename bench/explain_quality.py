@@ -22,10 +22,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from amx_bench.sufficiency import minimal_sufficient_area  # noqa: E402
 from amx_core.config import PRESETS, get_preset  # noqa: E402
 from amx_core.explain import explain  # noqa: E402
 from amx_core.models import imagenet_classes, load_classifier  # noqa: E402
-from amx_core.sufficiency import minimal_sufficient_area  # noqa: E402
 from bench.samples import load_photos, sample_paths  # noqa: E402
 
 
@@ -45,7 +45,7 @@ def overrides(pairs: list[str]) -> dict:
 
 def gradcam_msa(clf, pixels, targets) -> list[float]:
     """Grad-CAM's minimal sufficient area per photo: the same-run baseline of issue 6's MSA target."""
-    from amx_core.saliency_methods import run_method
+    from amx_bench.methods import run_method
 
     return [minimal_sufficient_area(clf, x, run_method("gradcam", clf, x, t).saliency, t,
                                     baseline=clf.baseline).area for x, t in zip(pixels, targets, strict=True)]

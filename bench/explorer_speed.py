@@ -11,12 +11,12 @@
 visit with these parameters: each repeat takes other classes, so its queries miss the server's cache)
 and then warm (the same URL again, same server). Baseline, measured in the same run: the same server's
 cheapest page (the Queries form, no data query) — the Streamlit + browser floor; the table reports each
-page's ratio to it. Target (issue 5): every page ≤ 2 s with 1,000 images.
+page's ratio to it. Target: every page ≤ 2 s with 1,000 images.
 
 `amx-explore` serves vis-network once from explorer/static/ (Streamlit static serving) and each graph
 page links it. `--compare-inline` starts a second server with static serving off
-(STREAMLIT_SERVER_ENABLE_STATIC_SERVING=false), where every graph page inlines the library (~700 kB,
-as before), and alternates between the servers page by page, so all see the same machine load.
+(STREAMLIT_SERVER_ENABLE_STATIC_SERVING=false), where every graph page inlines the library, and
+alternates between the servers page by page, so all see the same machine load.
 `--baseline-tree DIR` adds a server that imports its explorer (and cypher) from DIR, e.g. a
 `git worktree` of an older commit: a before/after comparison in one run.
 Synthetic circuits: tests/store/synthetic.py, shaped like efficientnet_lite0's (5 tapped layers,

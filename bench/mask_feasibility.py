@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from amx_core.backgrounds import background_batch  # noqa: E402
 from amx_core.config import get_preset  # noqa: E402
-from amx_core.explain import _occlusion_prior, _select_masks  # noqa: E402
+from amx_core.explain.explainer import occlusion_prior  # noqa: E402
+from amx_core.explain.selection import select_masks  # noqa: E402
 from amx_core.metrics import robustness_rate  # noqa: E402
 from amx_core.models import apply_mask, load_classifier  # noqa: E402
 from bench.samples import MISSING, load_photos, sample_paths  # noqa: E402
@@ -64,7 +65,7 @@ def optimise_grid(clf, pixels, target, prior, *, steps, area, resolution, sample
 
 def summarise(clf, pixels, target, rank, checks):
     cfg = get_preset("default").with_(check_backgrounds=checks, check_pass=checks)
-    masks, _ = _select_masks(clf, pixels, rank, target, cfg)
+    masks, _ = select_masks(clf, pixels, rank, target, cfg)
     areas = [float(m.mean()) for m in masks]
     robust = [robustness_rate(clf, pixels[i], masks[i], int(target[i]), samples=16, kinds=cfg.background_kinds,
                               seed=7919) for i in range(len(areas))]
@@ -93,7 +94,7 @@ def main(argv=None) -> int:
     with torch.no_grad():
         target = clf(pixels).argmax(1)
     cfg = get_preset("default")
-    prior = _occlusion_prior(clf, pixels, target, cfg)
+    prior = occlusion_prior(clf, pixels, target, cfg)
     occ_rank = F.interpolate(prior, size=pixels.shape[-2:], mode="bilinear", align_corners=False)
     rank, loss = optimise_grid(clf, pixels, target, prior, steps=args.steps, area=args.area,
                                resolution=args.resolution, samples=args.samples, lr=args.lr)

@@ -23,7 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from cypher import open_store
-from cypher.store import plan_write
+from cypher.base import plan_write
 from tests.store.conftest import wipe_neo4j
 from tests.store.synthetic import Shape, iter_dataset
 

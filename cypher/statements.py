@@ -1,8 +1,34 @@
-"""The store's own Cypher (writes, deletes, look-ups), the same text on Neo4j 5.26 and LadybugDB 0.22.
+"""The store's own Cypher: the fixed writes, deletes and look-ups that the store methods send.
 
-Named read queries for people live in `cypher/queries/`; these are the fixed statements the store
-methods send. Every value is a parameter; batched rows go through `UNWIND $rows`.
+Named read queries for people live in `cypher/queries/`. Every value here is a parameter; batched rows
+arrive as `$rows`. A plain string is the same text on Neo4j 5.26 and LadybugDB 0.22. The batched writes
+whose fastest form differs per engine are `Batch`es: one text per dialect, each backend sends its own.
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batched write whose Cypher differs per dialect; its rows go in as `$rows`.
+
+    `ladybug` reads the rows as an Arrow table (`LOAD FROM $rows`, one column per row key): LadybugDB
+    scans a table much faster than it unwinds a list parameter. `neo4j` unwinds the list. Neo4j seeks
+    the acts created in the same transaction by element id rather than by the unique index on their
+    long ids: `returns_element_ids` marks the statement that creates the acts and returns `id, eid` per
+    act, and `act_keys` names the row keys that hold act ids, which the Neo4j text takes as element ids.
+    Element ids are stable inside one transaction, which is all this relies on.
+    """
+
+    ladybug: str
+    neo4j: str
+    act_keys: tuple[str, ...] = ()
+    returns_element_ids: bool = False
+
+
+# -- replacing one image's circuits ----------------------------------------------------------------
 
 DELETE_IMAGE_ACTS = """
 MATCH (c:Circuit)-[:HAS]->(a:Act)
@@ -39,29 +65,63 @@ CREATE (i)-[:HAS_CIRCUIT]->(:Circuit {id: r.id, image_id: r.image_id, class: r.c
                                       mask_area: r.mask_area, confidence: r.confidence,
                                       n_nodes: r.n_nodes, n_edges: r.n_edges, metrics: r.metrics})"""
 
-CREATE_ACTS = """
+CREATE_ACTS = Batch(
+    ladybug="""
+LOAD FROM $rows
+MATCH (c:Circuit {id: circuit_id})
+CREATE (c)-[:HAS]->(:Act {id: id, circuit_id: circuit_id, image_id: image_id, class: class, kind: kind,
+                          model: model, cid: cid, layer: layer, channel: channel, activation: activation,
+                          rank: rank})""",
+    neo4j="""
 UNWIND $rows AS r
 MATCH (c:Circuit {id: r.circuit_id})
-CREATE (c)-[:HAS]->(:Act {id: r.id, circuit_id: r.circuit_id, image_id: r.image_id, class: r.class,
-                          kind: r.kind, model: r.model, cid: r.cid, layer: r.layer, channel: r.channel,
-                          activation: r.activation, rank: r.rank})"""
+CREATE (c)-[:HAS]->(a:Act {id: r.id, circuit_id: r.circuit_id, image_id: r.image_id, class: r.class,
+                           kind: r.kind, model: r.model, cid: r.cid, layer: r.layer, channel: r.channel,
+                           activation: r.activation, rank: r.rank})
+RETURN a.id AS id, elementId(a) AS eid""",
+    returns_element_ids=True,
+)
 
-CREATE_FLOWS = """
+CREATE_FLOWS = Batch(
+    ladybug="""
+LOAD FROM $rows
+MATCH (a:Act {id: src})
+MATCH (b:Act {id: dst})
+CREATE (a)-[:FLOW {weight: weight}]->(b)""",
+    neo4j="""
 UNWIND $rows AS r
-MATCH (a:Act {id: r.src})
-MATCH (b:Act {id: r.dst})
-CREATE (a)-[:FLOW {weight: r.weight}]->(b)"""
+MATCH (a) WHERE elementId(a) = r.src
+MATCH (b) WHERE elementId(b) = r.dst
+CREATE (a)-[:FLOW {weight: r.weight}]->(b)""",
+    act_keys=("src", "dst"),
+)
 
-CREATE_LOGITS = """
+CREATE_LOGITS = Batch(
+    ladybug="""
+LOAD FROM $rows
+MATCH (a:Act {id: src})
+MATCH (k:Class {name: class})
+CREATE (a)-[:LOGIT {weight: weight}]->(k)""",
+    neo4j="""
 UNWIND $rows AS r
-MATCH (a:Act {id: r.src})
+MATCH (a) WHERE elementId(a) = r.src
 MATCH (k:Class {name: r.class})
-CREATE (a)-[:LOGIT {weight: r.weight}]->(k)"""
+CREATE (a)-[:LOGIT {weight: r.weight}]->(k)""",
+    act_keys=("src",),
+)
 
-MERGE_CHANNELS = """
+MERGE_CHANNELS = Batch(
+    ladybug="""
+LOAD FROM $rows
+MERGE (ch:Channel {id: id})
+ON CREATE SET ch.cid = cid, ch.model = model, ch.layer = layer, ch.channel = channel""",
+    neo4j="""
 UNWIND $rows AS r
 MERGE (ch:Channel {id: r.id})
-ON CREATE SET ch.cid = r.cid, ch.model = r.model, ch.layer = r.layer, ch.channel = r.channel"""
+ON CREATE SET ch.cid = r.cid, ch.model = r.model, ch.layer = r.layer, ch.channel = r.channel""",
+)
+
+# -- look-ups ----------------------------------------------------------------------------------------
 
 HAS_CIRCUIT = """
 MATCH (c:Circuit)
@@ -81,6 +141,8 @@ RETURN i.id AS id, i.path AS path, i.class AS class_name, i.class_index AS class
        i.metrics AS metrics, i.original_png AS original_png, i.mask_png AS mask_png,
        i.explanation_png AS explanation_png"""
 
+# -- the per-class aggregate cache (AGG edges between channels) ------------------------------------
+
 DELETE_AGGREGATES = """
 MATCH (:Channel)-[g:AGG]->(:Channel)
 WHERE g.class = $cls
@@ -91,58 +153,15 @@ MATCH (a:Act)-[f:FLOW]->(b:Act)
 WHERE a.class = $cls
 RETURN a.model AS model, a.kind AS kind, a.cid AS src, b.cid AS dst, count(*) AS n, sum(f.weight) AS sum_w"""
 
-CREATE_AGGREGATES = """
-UNWIND $rows AS r
-MATCH (s:Channel {id: r.src})
-MATCH (d:Channel {id: r.dst})
-CREATE (s)-[:AGG {class: $cls, kind: r.kind, n: r.n, sum_w: r.sum_w}]->(d)"""
-
-# LadybugDB takes batches much faster as an Arrow table scanned by `LOAD FROM` than as a list
-# parameter (measured: ~2.5x for FLOW rows), so its backend swaps each batched statement above for
-# this equivalent; the columns are the row keys.
-LADYBUG_LOAD = {
-    CREATE_ACTS: """
-LOAD FROM $rows
-MATCH (c:Circuit {id: circuit_id})
-CREATE (c)-[:HAS]->(:Act {id: id, circuit_id: circuit_id, image_id: image_id, class: class, kind: kind,
-                          model: model, cid: cid, layer: layer, channel: channel, activation: activation,
-                          rank: rank})""",
-    CREATE_FLOWS: """
-LOAD FROM $rows
-MATCH (a:Act {id: src})
-MATCH (b:Act {id: dst})
-CREATE (a)-[:FLOW {weight: weight}]->(b)""",
-    CREATE_LOGITS: """
-LOAD FROM $rows
-MATCH (a:Act {id: src})
-MATCH (k:Class {name: class})
-CREATE (a)-[:LOGIT {weight: weight}]->(k)""",
-    MERGE_CHANNELS: """
-LOAD FROM $rows
-MERGE (ch:Channel {id: id})
-ON CREATE SET ch.cid = cid, ch.model = model, ch.layer = layer, ch.channel = channel""",
-    CREATE_AGGREGATES: """
+CREATE_AGGREGATES = Batch(
+    ladybug="""
 LOAD FROM $rows
 MATCH (s:Channel {id: src})
 MATCH (d:Channel {id: dst})
 CREATE (s)-[:AGG {class: $cls, kind: kind, n: n, sum_w: sum_w}]->(d)""",
-}
-
-# Neo4j: the acts are created returning their element ids, and the edges of the same transaction are
-# then created by element-id seeks instead of unique-index seeks on the long act ids (measured: ~25%
-# faster FLOW creation). Element ids are stable inside one transaction, which is all this relies on.
-NEO4J_CREATE_ACTS = CREATE_ACTS.replace("CREATE (c)-[:HAS]->(:Act {", "CREATE (c)-[:HAS]->(a:Act {") + """
-RETURN a.id AS id, elementId(a) AS eid"""
-
-NEO4J_BY_ELEMENT_ID = {
-    CREATE_FLOWS: """
+    neo4j="""
 UNWIND $rows AS r
-MATCH (a) WHERE elementId(a) = r.src
-MATCH (b) WHERE elementId(b) = r.dst
-CREATE (a)-[:FLOW {weight: r.weight}]->(b)""",
-    CREATE_LOGITS: """
-UNWIND $rows AS r
-MATCH (a) WHERE elementId(a) = r.src
-MATCH (k:Class {name: r.class})
-CREATE (a)-[:LOGIT {weight: r.weight}]->(k)""",
-}
+MATCH (s:Channel {id: r.src})
+MATCH (d:Channel {id: r.dst})
+CREATE (s)-[:AGG {class: $cls, kind: r.kind, n: r.n, sum_w: r.sum_w}]->(d)""",
+)

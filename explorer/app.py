@@ -1,14 +1,14 @@
 """The AMX Circuits explorer (Streamlit). Start it with `amx-explore [--store URL]`.
 
-This file only lays out: data comes from named queries through explorer/cache.py (cached), pictures,
-graphs, tables and exports from the pure functions of explorer/views.py. The store is opened
+This file only lays out: data comes from named queries through explorer/cache.py (cached) and
+explorer/data.py, graphs from explorer/views/graphs.py, tables, numbers and downloads from
+explorer/views/tables.py, the console's read-only guard from explorer/console.py. The store is opened
 read-only, from `AMX_STORE` (set by amx-explore) or the default embedded store.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -16,7 +16,9 @@ import streamlit.components.v1 as components
 
 from amx_core.errors import StoreError
 from cypher import default_store_url
-from explorer import cache, data, views
+from explorer import cache, console, data
+from explorer.address import fill_hint, missing_embedded, redact
+from explorer.views import graphs, tables
 
 PAGES = ("Image", "Class", "Compare", "Queries", "Exports")
 KINDS = ("explanation", "original")
@@ -26,13 +28,6 @@ CONSOLE_EXAMPLE = "MATCH (i:Image) RETURN i.class AS class, count(*) AS images O
 
 
 # ----------------------------------------------------------------------------------------- helpers
-
-
-def _missing_embedded(url: str) -> bool:
-    """An embedded store file that does not exist yet: nothing ingested, not an error."""
-    if "://" in url and not url.startswith("ladybug://"):
-        return False
-    return not Path(url.removeprefix("ladybug://")).expanduser().exists()
 
 
 def _from_query_params() -> None:
@@ -60,7 +55,7 @@ def _from_query_params() -> None:
 
 def _table(rows: list[dict[str, Any]], columns: Any = None, *, key: str | None = None) -> None:
     if rows:
-        st.dataframe(views.table(rows, columns), hide_index=True, key=key)
+        st.dataframe(tables.table(rows, columns), hide_index=True, key=key)
     else:
         st.caption("No rows.")
 
@@ -83,11 +78,11 @@ def vis_assets() -> str | None:
     return "/" + "/".join(p for p in (base, "app", "static") if p)
 
 
-def _graph(spec: views.GraphSpec, name: str, height: int = views.GRAPH_HEIGHT) -> None:
+def _graph(spec: graphs.GraphSpec, name: str, height: int = graphs.GRAPH_HEIGHT) -> None:
     if not spec.nodes:
         st.caption("Nothing to draw at this setting.")
         return
-    _embed(views.graph_html(spec, height=height, name=name, assets=vis_assets()), height + 16)
+    _embed(graphs.graph_html(spec, height=height, name=name, assets=vis_assets()), height + 16)
 
 
 def _class_select(classes: list[dict[str, Any]], label: str, key: str, default: int = 0) -> str:
@@ -99,7 +94,7 @@ def _class_select(classes: list[dict[str, Any]], label: str, key: str, default: 
 
 
 def _picture(data_: bytes, caption: str) -> None:
-    pic = views.picture(data_)
+    pic = tables.picture(data_)
     if pic is None:
         st.caption(f"{caption}: no picture stored")
     else:
@@ -127,8 +122,8 @@ def image_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
     if not images:
         st.info(f"Class {cls} has no images.")
         return
-    ids = [r["image_id"] for r in images]
-    labels = {r["image_id"]: views.image_label(r) for r in images}
+    labels = tables.image_labels(images)
+    ids = list(labels)
     _keep_image(ids)
 
     with st.expander(f"Gallery ({len(ids)} images)", expanded=True):
@@ -139,7 +134,7 @@ def image_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
         for k, image_id in enumerate(shown):
             with cols[k % 6]:
                 rec = cache.get_image(url, image_id)
-                pic = views.picture(rec.original_png) if rec else None
+                pic = tables.picture(rec.original_png) if rec else None
                 if pic is not None:
                     st.image(pic, width="stretch")
                 st.button(labels[image_id], key=f"open_{image_id}", on_click=_select_image, args=(image_id,),
@@ -160,13 +155,13 @@ def image_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
         _picture(record.mask_png, "mask")
     with c3:
         _picture(record.explanation_png, "explanation e = mask ⊙ x")
-    numbers = views.image_numbers(record, run("image_summary", image_id=image_id))
+    numbers = tables.image_numbers(record, run("image_summary", image_id=image_id))
     cols = st.columns(5)
     for k, (label, value) in enumerate(numbers):
         cols[k % 5].metric(label, value)
 
-    graphs = cache.image_graphs(url, image_id, vis_assets())
-    shared = graphs["shared"]
+    drawn = cache.image_graphs(url, image_id, vis_assets())
+    shared = drawn["shared"]
     if shared:
         st.markdown(f"**Shared by both circuits** (orange): {shared['shared_nodes']} of "
                     f"{shared['nodes_a']}/{shared['nodes_b']} channels, {shared['shared_edges']} of "
@@ -177,12 +172,12 @@ def image_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
                              (right, "explanation", "Circuit of the explanation e")):
         with col:
             st.subheader(title)
-            g = graphs[kind]
+            g = drawn[kind]
             if g is None:
                 st.caption(f"No {kind} circuit stored for this image.")
                 continue
             st.caption(f"{g['channels']} channels, {g['edges']} edges and logit links")
-            _embed(g["html"], views.GRAPH_HEIGHT + 16)
+            _embed(g["html"], graphs.GRAPH_HEIGHT + 16)
 
 
 def class_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
@@ -198,24 +193,23 @@ def class_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
     full = " — the display limit; raise the support to see the strongest" if len(edges) >= 300 else ""
     st.caption(f"{len(edges)} edges{full} (from `{source}`). Node size: how often the channel is kept; "
                "edge width: share of images holding the edge.")
-    _graph(views.edge_rows_graph(edges, layers=layers, weight_key="fraction", node_sizes=views.channel_sizes(freq)),
+    _graph(graphs.edge_rows_graph(edges, layers=layers, weight_key="fraction", node_sizes=graphs.channel_sizes(freq)),
            name="consensus")
     with st.expander("Consensus edges as a table"):
         _table(edges, key="cls_edges")
     st.subheader("Shared two-hop pathways")
-    paths_box = st.container()  # filled last: the slowest query here (~1 s at 100 images a class) then runs
-    # while the browser already draws everything below
+    paths_box = st.container()  # filled last: the slowest query here then runs while the browser already
+    # draws everything below
     st.subheader("Channel frequency per layer")
-    chart = views.frequency_chart(freq)
+    chart = tables.frequency_chart(freq)
     if chart:
-        st.bar_chart({k: [r[k] for r in chart] for k in ("channel", "fraction", "layer")},
+        st.bar_chart(tables.chart_columns(chart, ("channel", "fraction", "layer")),
                      x="channel", y="fraction", color="layer", sort=False)
-    cids = [r["cid"] for r in sorted(freq, key=lambda r: -r["fraction"])]
+    cids = tables.channels_by_frequency(freq)
     if cids:
         cid = st.selectbox("Images that use channel", cids, key="cls_channel")
         only = st.checkbox(f"only {cls}", value=True, key="cls_only")
-        rows = run("channel_images", cid=cid, kind=kind, limit=1000)
-        _table([r for r in rows if not only or r["class"] == cls], key="cls_channel_images")
+        _table(data.channel_images(run, cid, kind, cls if only else None), key="cls_channel_images")
     with paths_box:
         _table(data.frequent_pathways(run, cls, kind, support), key="cls_paths")
 
@@ -234,17 +228,17 @@ def compare_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
     support = st.slider("Support", 0.0, 1.0, 0.5, 0.05, key="cmp_support")
     rows_a = run("shared_edges", cls=a, kind=kind, min_fraction=support, limit=300)
     rows_b = run("shared_edges", cls=b, kind=kind, min_fraction=support, limit=300)
-    both = {(r["src"], r["dst"]) for r in rows_a} & {(r["src"], r["dst"]) for r in rows_b}
+    both = tables.edges_in_both(rows_a, rows_b)
     st.caption(f"Edges in ≥ {support:.0%} of each class's circuits; orange: held by both classes ({len(both)}).")
     layers = data.class_layers(run, a) or data.class_layers(run, b)
     left, right = st.columns(2)
     for col, cls, rows, name in ((left, a, rows_a, "class_a"), (right, b, rows_b, "class_b")):
         with col:
             st.subheader(f"{cls}: {len(rows)} edges")
-            _graph(views.edge_rows_graph(rows, layers=layers, weight_key="fraction", shared=both), name=name,
+            _graph(graphs.edge_rows_graph(rows, layers=layers, weight_key="fraction", shared=both), name=name,
                    height=460)
     st.subheader("Difference")
-    _table(views.compare_edges(rows_a, rows_b), key="cmp_diff")
+    _table(tables.compare_edges(rows_a, rows_b), key="cmp_diff")
     max_fraction = st.slider("Rare: at most this fraction of the other class", 0.0, 1.0, 0.1, 0.05, key="cmp_max")
     d1, d2 = st.columns(2)
     with d1:
@@ -314,11 +308,11 @@ def queries_page(url: str, run: Any, classes: list[dict[str, Any]], store: Any) 
     if rows is not None:
         st.markdown(f"**{len(rows)} rows**")
         _table(rows, q["columns"], key="q_table")
-        st.download_button("Download CSV", views.rows_csv(rows, q["columns"]), file_name=f"{q['name']}.csv",
+        st.download_button("Download CSV", tables.rows_csv(rows, q["columns"]), file_name=f"{q['name']}.csv",
                            mime="text/csv", key="q_csv")
-        if rows and views.rows_are_edges(rows, q["columns"]):
+        if rows and tables.rows_are_edges(rows, q["columns"]):
             layers = data.class_layers(run, last[1]["cls"]) if last[1].get("cls") else None
-            _graph(views.edge_rows_graph(rows, layers=layers), name="query")
+            _graph(graphs.edge_rows_graph(rows, layers=layers), name="query")
 
     st.header("Cypher console (read-only)")
     st.caption("Runs on a read-only connection: reading queries only. "
@@ -327,22 +321,19 @@ def queries_page(url: str, run: Any, classes: list[dict[str, Any]], store: Any) 
     if st.button("Run read-only", key="console_run"):
         st.session_state["console_last"] = text
     if st.session_state.get("console_last") == text:
-        keyword = views.write_keyword(text)
+        keyword = console.write_keyword(text)
         if keyword:
-            st.error(views.refusal(text, keyword))
+            st.error(console.refusal(text, keyword))
             return
         try:
             rows = store.run_cypher(text)
         except StoreError as e:
-            if "read-only" in str(e) or "read only" in str(e).lower() or "access mode" in str(e).lower():
-                st.error(views.refusal(text) + f" ({e})")
-            else:
-                st.error(f"Query failed: {e}")
+            st.error(console.failure(text, e))
             return
         st.markdown(f"**{len(rows)} rows**" + (f" (first {CONSOLE_ROWS} shown)" if len(rows) > CONSOLE_ROWS else ""))
         _table(rows[:CONSOLE_ROWS], key="console_table")
-        if rows and views.rows_are_edges(rows):
-            _graph(views.edge_rows_graph(rows[:CONSOLE_ROWS]), name="console")
+        if rows and tables.rows_are_edges(rows):
+            _graph(graphs.edge_rows_graph(rows[:CONSOLE_ROWS]), name="console")
 
 
 def exports_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
@@ -351,8 +342,8 @@ def exports_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
     cls = _class_select(classes, "Class", "img_cls")
     images = run("class_images", cls=cls, limit=1000)
     if images:
-        ids = [r["image_id"] for r in images]
-        labels = {r["image_id"]: views.image_label(r) for r in images}
+        labels = tables.image_labels(images)
+        ids = list(labels)
         _keep_image(ids)
         image_id = st.selectbox("Image", ids, key="image_id", format_func=lambda i: labels[i])
         kind = st.radio("Circuit kind", KINDS, key="x_kind", horizontal=True)
@@ -360,18 +351,18 @@ def exports_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
         if circuit is None:
             st.caption(f"No {kind} circuit stored for this image.")
         else:
-            stem = f"{Path(labels[image_id].split(' ')[0]).stem}_{kind}"
+            stem = tables.export_stem(labels[image_id], kind)
             c1, c2 = st.columns(2)
-            c1.download_button("Download GraphML", views.circuit_graphml(circuit), file_name=f"{stem}.graphml",
+            c1.download_button("Download GraphML", tables.circuit_graphml(circuit), file_name=f"{stem}.graphml",
                                mime="application/xml", key="x_graphml")
-            c2.download_button("Download JSON", views.circuit_json(circuit), file_name=f"{stem}.json",
+            c2.download_button("Download JSON", tables.circuit_json(circuit), file_name=f"{stem}.json",
                                mime="application/json", key="x_json")
             st.caption(f"{len(circuit.nodes)} channels, {len(circuit.edges)} edges, "
                        f"{len(circuit.logit_links)} logit links")
     st.subheader("Query results as CSV")
     q, _, rows = _query_results("x", [c["class"] for c in classes], run)
     if rows is not None:
-        st.download_button(f"Download CSV ({len(rows)} rows)", views.rows_csv(rows, q["columns"]),
+        st.download_button(f"Download CSV ({len(rows)} rows)", tables.rows_csv(rows, q["columns"]),
                            file_name=f"{q['name']}.csv", mime="text/csv", key="x_csv")
 
 
@@ -386,9 +377,9 @@ def main() -> None:
     with st.sidebar:
         st.title("AMX Circuits")
         page = st.radio("Page", PAGES, key="page")
-        st.caption(f"Store: `{views.redact(url)}` (read-only)")
-    if _missing_embedded(url):
-        st.info(views.fill_hint(url))
+        st.caption(f"Store: `{redact(url)}` (read-only)")
+    if missing_embedded(url):
+        st.info(fill_hint(url))
         return
     try:
         store = cache.get_store(url)
@@ -397,7 +388,7 @@ def main() -> None:
         st.error(f"Cannot reach the store: {e}")
         return
     if not stats.get("images"):
-        st.info(views.fill_hint(url))
+        st.info(fill_hint(url))
         return
     with st.sidebar:
         st.caption(f"{stats['images']} images, {stats['classes']} classes, {stats['circuits']} circuits")

@@ -1,8 +1,8 @@
 """Streamlit caching around the store: one read-only connection per address, query results by value.
 
 `st.cache_resource` keeps the store open across reruns and sessions (an exception is not cached, so an
-unreachable Neo4j is tried again on the next rerun); `st.cache_data` keeps named-query results and
-pictures for `TTL` seconds, keyed on (address, query, parameters). The sidebar's Refresh clears them.
+unreachable Neo4j is tried again on the next rerun); `st.cache_data` keeps named-query results, pictures
+and image graphs for `TTL` seconds, keyed on (address, query, parameters). The sidebar's Refresh clears them.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from typing import Any
 import streamlit as st
 
 from amx_core.circuit import ImageRecord
-from cypher import list_queries, open_store
-from cypher.store import Store
+from cypher import Store, list_queries, open_store
+
+from . import data
+from .views import graphs
 
 TTL = 300  # seconds; data ingested meanwhile shows after this or after Refresh
 _LOG = logging.getLogger(__name__)
@@ -58,33 +60,14 @@ def clear() -> None:
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=200)
 def image_graphs(url: str, image_id: str, assets: str | None = None) -> dict[str, Any]:
-    """Both circuits of an image drawn on one layout, shared parts highlighted, as vis-network pages
-    (linking vis-network from `assets`, see views.graph_html)."""
-    from . import data, views
-
-    run = runner(url)
-    circuits = {k: data.load_circuit(run, image_id, k) for k in ("original", "explanation")}
-    present = [c for c in circuits.values() if c is not None]
-    pos = views.circuit_positions(present) if present else {}
-    out: dict[str, Any] = {"shared": None}
-    for kind, other in (("original", "explanation"), ("explanation", "original")):
-        c = circuits[kind]
-        if c is None:
-            out[kind] = None
-            continue
-        spec = views.circuit_graph(c, other=circuits[other], positions=pos)
-        out[kind] = {"html": views.graph_html(spec, name=kind, assets=assets), "nodes": len(spec.nodes),
-                     "edges": len(spec.edges), "channels": len(c.nodes)}
-    if circuits["original"] is not None and circuits["explanation"] is not None:
-        out["shared"] = views.shared_parts(circuits["original"], circuits["explanation"])
-    return out
+    """Both circuits of an image as vis-network pages on one layout (views.graphs.circuit_pages)."""
+    return graphs.circuit_pages(data.image_circuits(runner(url), image_id), assets)
 
 
 @st.cache_resource(show_spinner=False)
 def warm_up() -> threading.Thread:
-    """Once per server process, in the background: load what the pages draw with, so the first visit to a
-    page does not wait for it (measured at 1,000 images: pyvis ~0.4 s on the first Image page, altair and
-    its schema ~0.8 s on the first Class page, pandas for the first table)."""
+    """Once per server process, in the background: load what the pages draw with (pyvis and its page
+    template, altair and its schema, pandas, networkx), so the first visit to a page does not wait for it."""
     thread = threading.Thread(target=_warm, name="amx-explorer-warm-up", daemon=True)
     thread.start()
     return thread
@@ -92,9 +75,7 @@ def warm_up() -> threading.Thread:
 
 def _warm() -> None:
     try:
-        from . import views
-
-        views.graph_html(views.GraphSpec([{"id": "l#0", "label": "0", "x": 0, "y": 0}], []), assets="/")
+        graphs.graph_html(graphs.GraphSpec([{"id": "l#0", "label": "0", "x": 0, "y": 0}], []), assets="/")
         import altair as alt
         import networkx  # noqa: F401  (GraphML export)
         import pandas  # noqa: F401  (st.dataframe)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from amx_core.errors import AmxError, StoreError
+from explorer.address import missing_embedded, redact
 
 APP = Path(__file__).with_name("app.py")
 
@@ -42,9 +43,8 @@ def check_store(url: str) -> None:
     """Open the store read-only once; a missing embedded file passes (the app shows how to fill it)."""
     from cypher import open_store
 
-    if "://" not in url or url.startswith("ladybug://"):
-        if not Path(url.removeprefix("ladybug://")).expanduser().exists():
-            return
+    if missing_embedded(url):
+        return
     with open_store(url, read_only=True):
         pass
 
@@ -52,7 +52,6 @@ def check_store(url: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from cypher import default_store_url
-    from explorer.views import redact
 
     url = args.store or default_store_url()
     if not 0 < args.port < 65536:

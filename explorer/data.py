@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from amx_core.circuit import Circuit
-
-from . import views
+from amx_core.circuit import KINDS, Circuit, circuit_from_rows
 
 Run = Callable[..., list[dict[str, Any]]]
 
@@ -24,7 +22,12 @@ def load_circuit(run: Run, image_id: str, kind: str) -> Circuit | None:
         return None
     edges = run("image_circuit", image_id=image_id, kind=kind)
     logits = run("image_logits", image_id=image_id, kind=kind)
-    return views.circuit_from_rows(image_id, kind, summaries[0] if summaries else None, nodes, edges, logits)
+    return circuit_from_rows(image_id, kind, summaries[0] if summaries else None, nodes, edges, logits)
+
+
+def image_circuits(run: Run, image_id: str) -> dict[str, Circuit | None]:
+    """Both stored circuits of an image, by kind (None for a kind it has not)."""
+    return {kind: load_circuit(run, image_id, kind) for kind in KINDS}
 
 
 def class_layers(run: Run, cls: str) -> list[str]:
@@ -55,3 +58,9 @@ def frequent_pathways(run: Run, cls: str, kind: str, min_fraction: float, limit:
     and moving the support slider runs no new query (the query reads every two-hop path of the class)."""
     rows = run("frequent_pathways", cls=cls, kind=kind, min_fraction=0.0, limit=limit)
     return [r for r in rows if r["images"] >= min_fraction * round(r["images"] / r["fraction"])]
+
+
+def channel_images(run: Run, cid: str, kind: str, cls: str | None = None, limit: int = 1000) -> list[dict]:
+    """The images whose circuits keep a channel (`channel_images` rows), only those of `cls` when given."""
+    rows = run("channel_images", cid=cid, kind=kind, limit=limit)
+    return [r for r in rows if cls is None or r["class"] == cls]

@@ -46,13 +46,13 @@ def main(argv: list[str] | None = None) -> int:
         recursive=args.recursive, limit=args.limit, force=args.force, workers=args.workers, seed=args.seed,
         explain_target=args.explain_target, steps=args.steps, masker=args.masker, refine_steps=args.refine_steps,
     )
-    return run_cli("amx-ingest", lambda: _ingest(opts, args.class_name),
+    return run_cli("amx-ingest", lambda: _ingest(opts),
                    interrupted="stored images are complete. Rerun the same command to resume.")
 
 
-def _ingest(opts: IngestOptions, class_name: str) -> int:
+def _ingest(opts: IngestOptions) -> int:
     summary = run_ingest(opts)
-    print(f"amx-ingest summary for class {class_name!r}:")
+    print(f"amx-ingest summary for class {opts.class_name!r}:")
     print(summary.table())
     if summary.interrupted:
         print("amx-ingest: stopped early; rerun the same command to resume (stored images are skipped).")

@@ -13,10 +13,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amx_core.circuit import ImageRecord, config_hash
 from amx_core.errors import AmxError, BadImageError, StoreError
+
+if TYPE_CHECKING:
+    from amx_core.models import Classifier
+    from amx_core.pipeline import ExplainSettings
+    from amx_core.progress import ProgressBar
+    from amx_core.readout import ReadoutConfig
+    from cypher import Store
 
 
 @dataclass(frozen=True)
@@ -104,9 +111,9 @@ class _StopAfterBatch:
 def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = None, classifier=None) -> Summary:
     """Run the job; `classifier` replaces loading `opts.model` (tests pass a small one)."""
 
-    from amx_core.config import config_from_options
     from amx_core.images import discover_images, file_sha256, load_image
     from amx_core.models import check_device, imagenet_classes, load_classifier, resolve_class
+    from amx_core.pipeline import explain_settings
     from amx_core.progress import ProgressBar
     from amx_core.readout import ReadoutConfig
     from cypher import open_store
@@ -121,18 +128,12 @@ def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = No
     classes = imagenet_classes()
     class_index = resolve_class(opts.class_name, classes)
     class_name = classes[class_index]
-    config = config_from_options(opts.preset, seed=opts.seed, steps=opts.steps, masker=opts.masker,
-                                 refine_steps=opts.refine_steps)
-    masker = None
-    if opts.masker:
-        from amx_core.amortised import load_masker
-
-        masker = load_masker(opts.masker, model=classifier.spec.name if classifier is not None else opts.model,
-                             device=check_device(opts.device))
-        config = masker.config.with_(seed=opts.seed)
+    settings = explain_settings(preset=opts.preset, seed=opts.seed, steps=opts.steps, masker=opts.masker,
+                                refine_steps=opts.refine_steps, device=opts.device,
+                                model=classifier.spec.name if classifier is not None else opts.model)
     readout = ReadoutConfig()
-    key = {"explain": asdict(config), "readout": asdict(readout), "target": opts.explain_target}
-    if masker is not None:  # amortised results are stored apart from per-image ones (and per masker file)
+    key = {"explain": asdict(settings.config), "readout": asdict(readout), "target": opts.explain_target}
+    if settings.masker is not None:  # amortised results are stored apart from per-image ones (and per masker file)
         key["masker"] = {"sha256": file_sha256(opts.masker), "refine_steps": opts.refine_steps}
     chash = config_hash(key)
 
@@ -153,6 +154,8 @@ def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = No
         if classifier is None:
             classifier = load_classifier(opts.model, weights=opts.weights, device=check_device(opts.device))
         bar = ProgressBar(len(files), f"ingest {class_name}")
+        job = _Job(opts=opts, classifier=classifier, store=store, settings=settings, readout=readout, chash=chash,
+                   classes=classes, class_index=class_index, summary=summary, bar=bar)
         with _StopAfterBatch() as stop, ThreadPoolExecutor(max(1, opts.workers)) as pool:
             for start in range(0, len(files), opts.batch_size):
                 if stop.requested:
@@ -171,8 +174,7 @@ def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = No
                     else:
                         todo.append((path, *item))
                 if todo:
-                    _ingest_batch(todo, classifier, store, class_name, class_index, config, readout, chash,
-                                  opts, classes, summary, bar, masker)
+                    _ingest_batch(todo, job)
             bar.close()
         if summary.ingested:
             t = time.perf_counter()
@@ -184,6 +186,27 @@ def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = No
     return summary
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What every batch of one run shares: the options, the loaded classifier and open store, how images
+    are explained and read, the store key of this model and config, and where progress goes."""
+
+    opts: IngestOptions
+    classifier: Classifier
+    store: Store
+    settings: ExplainSettings
+    readout: ReadoutConfig
+    chash: str
+    classes: list[str]
+    class_index: int
+    summary: Summary
+    bar: ProgressBar
+
+    @property
+    def class_name(self) -> str:
+        return self.classes[self.class_index]
+
+
 def _load(path: Path, sha, load, classifier):
     try:
         return sha(path), classifier.preprocess(load(path))
@@ -193,59 +216,51 @@ def _load(path: Path, sha, load, classifier):
         return BadImageError(f"{path}: unreadable ({err.strerror or err})")
 
 
-def _ingest_batch(todo, classifier, store, class_name, class_index, config, readout, chash, opts, classes,
-                  summary: Summary, bar, masker=None) -> None:
+def _ingest_batch(todo: list[tuple[Path, str, Any]], job: _Job) -> None:
+    """Explain a batch of (path, sha256, pixels), read both circuits of each image and write it whole."""
     import torch
 
-    from amx_core.ablation import read_verified_circuits
-    from amx_core.explain import explain
     from amx_core.figures import jpeg_bytes, png_bytes
-    from amx_core.readout import edge_jaccard
+    from amx_core.pipeline import explain_and_read
 
-    pixels = torch.stack([p for _, _, p in todo]).to(classifier.mean.device)
-    targets = [class_index] * len(todo) if opts.explain_target == "class" else None
-    t = time.perf_counter()
-    if masker is not None:
-        from amx_core.amortised import explain_amortised
-
-        results = explain_amortised(classifier, pixels, masker, targets=targets, config=config,
-                                    refine_steps=opts.refine_steps)
-    else:
-        results = explain(classifier, pixels, targets=targets, config=config)
-    summary.seconds_explaining += time.perf_counter() - t
-    for (path, sha, _), ex in zip(todo, results, strict=True):
-        t = time.perf_counter()
+    opts, summary, classes = job.opts, job.summary, job.classes
+    explained = explain_and_read(
+        classifier=job.classifier, pixels=torch.stack([p for _, _, p in todo]).to(job.classifier.mean.device),
+        settings=job.settings, targets=[job.class_index] * len(todo) if opts.explain_target == "class" else None,
+        image_ids=[sha for _, sha, _ in todo], readout=job.readout, n_random=3,
+    )
+    for (path, sha, _), item in zip(todo, explained, strict=True):
+        ex = item.explanation
         m = ex.metrics
-        circuits = list(read_verified_circuits(classifier, ex.pixels, ex.explanation, ex.target, image_id=sha,
-                                               config=readout, n_random=3))
-        for c in circuits:
-            c.config_hash = chash  # ingest's key covers the explainer's config too
-        circuits[1].metrics.update(mask_area=m["mask_area"], label_kept=m["label_kept"],
+        summary.seconds_explaining += item.seconds_explaining
+        summary.seconds_readout += item.seconds_readout
+        original, explanation = item.circuits
+        for c in (original, explanation):
+            c.config_hash = job.chash  # ingest's key covers the explainer's config too
+        explanation.metrics.update(mask_area=m["mask_area"], label_kept=m["label_kept"],
                                    robustness=m.get("robustness"), confidence=m["confidence_e"])
-        circuits[0].metrics["confidence"] = m["confidence_x"]
-        jaccard = edge_jaccard(*circuits)
-        summary.seconds_readout += time.perf_counter() - t
+        original.metrics["confidence"] = m["confidence_x"]
         predicted = m["predicted_x"]
         record = ImageRecord(
-            id=sha, path=str(path), class_name=class_name, class_index=class_index,
+            id=sha, path=str(path), class_name=job.class_name, class_index=job.class_index,
             predicted=classes[predicted], predicted_index=predicted, confidence=m["top1_confidence_x"],
-            metrics=_image_metrics(m, jaccard, circuits[1].metrics, classes, opts),
+            metrics=_image_metrics(m, item.edge_jaccard, explanation.metrics, classes, opts),
             original_png=jpeg_bytes(ex.pixels), mask_png=png_bytes(ex.mask),
             explanation_png=jpeg_bytes(ex.explanation),
         )
         t = time.perf_counter()
         try:
-            store.write_circuits(record, circuits)
+            job.store.write_circuits(record, [original, explanation])
         except StoreError as err:
             raise StoreError(f"{err} — stopped at {path}; rerun the same command to finish (done images are kept)") \
                 from None
         summary.seconds_writing += time.perf_counter() - t
         summary.ingested += 1
-        summary.disagreeing += int(predicted != class_index)
+        summary.disagreeing += int(predicted != job.class_index)
         summary.mask_areas.append(m["mask_area"])
         if "robustness" in m:
             summary.robustness.append(m["robustness"])
-        bar.advance(note=f"{path.name}: area {m['mask_area']:.1%}, kept {m['label_kept']}")
+        job.bar.advance(note=f"{path.name}: area {m['mask_area']:.1%}, kept {m['label_kept']}")
 
 
 def _image_metrics(m: dict[str, Any], jaccard: float, expl_metrics: dict, classes, opts) -> dict[str, Any]:

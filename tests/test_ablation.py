@@ -9,7 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from amx_core.ablation import (
+from amx_core.hooks import hook_count
+from amx_core.models import Classifier, ModelSpec
+from amx_core.readout import ReadoutConfig, read_circuit
+from amx_core.readout.ablation import (
     ablated_logits,
     circuit_to_channels,
     clean_means,
@@ -22,9 +25,6 @@ from amx_core.ablation import (
     sufficiency_curve,
     verify_circuit,
 )
-from amx_core.hooks import hook_count
-from amx_core.models import Classifier, ModelSpec
-from amx_core.readout import ReadoutConfig, read_circuit
 from tests.test_readout import tiny_classifier, tiny_pixels
 
 

@@ -6,16 +6,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from amx_core.amortised import (
+from amx_core.cli.train_masker import main
+from amx_core.config import ExplainConfig
+from amx_core.explain.amortised import (
     Masker,
     MaskerFileError,
     SharedUNet,
     explain_amortised,
     load_masker,
-    main,
     train_masker,
 )
-from amx_core.config import ExplainConfig
 from amx_core.models import Classifier, apply_mask
 from tests.imagefiles import good_images
 from tests.tiny import red_patch_classifier, tiny_classifier

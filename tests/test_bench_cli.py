@@ -7,8 +7,8 @@ import importlib.util
 import pytest
 from PIL import Image
 
-from amx_core.bench_cli import main, markdown, read_rows, speed_ratios
-from amx_core.saliency_methods import METHODS
+from amx_bench.cli import main, markdown, read_rows, speed_ratios
+from amx_bench.methods import METHODS
 from tests.imagefiles import good_images
 
 
@@ -118,8 +118,8 @@ def test_a_missing_peer_names_the_pip_extra(tmp_path, tiny, capsys, monkeypatch)
 
 
 def test_the_default_method_list_leaves_out_a_missing_peer_with_a_note(monkeypatch, capsys):
-    from amx_core.bench_cli import usable_methods
-    from amx_core.saliency_methods import METHODS
+    from amx_bench.cli import usable_methods
+    from amx_bench.methods import METHODS
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torchray" else real(name, *a))

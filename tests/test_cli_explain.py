@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from amx_core.cli import main
+from amx_core.cli.explain import main
 from tests.imagefiles import bad_images, good_images
 
 
@@ -73,8 +73,8 @@ def test_cuda_request_without_cuda_is_refused(tmp_path, tiny, capsys, monkeypatc
 def masker_file(tmp_path, tiny):
     import torch
 
-    from amx_core.amortised import train_masker
     from amx_core.config import ExplainConfig
+    from amx_core.explain import train_masker
 
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     masker = train_masker(tiny, x, config=ExplainConfig(width=8, mask_resolution=8), epochs=1, batch_size=2)

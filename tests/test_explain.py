@@ -10,9 +10,9 @@ import torch
 
 from amx_core.config import PRESETS, ExplainConfig, get_preset
 from amx_core.errors import AmxError
-from amx_core.explain import Explanation, apply_mask, explain
+from amx_core.explain import Explanation, explain
 from amx_core.hooks import hook_count
-from amx_core.models import Classifier
+from amx_core.models import Classifier, apply_mask
 from tests.tiny import red_patch_classifier
 
 SIZE = 32

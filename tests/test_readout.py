@@ -10,15 +10,13 @@ import pytest
 import torch
 from torch import nn
 
-from amx_core.circuit import Circuit
-from amx_core.hooks import hook_count
+from amx_core.circuit import Circuit, edge_jaccard, node_jaccard
+from amx_core.hooks import hook_count, hooked
 from amx_core.models import Classifier, ModelSpec
 from amx_core.readout import (
     ReadoutConfig,
     channel_scores,
     composed_ingress,
-    edge_jaccard,
-    node_jaccard,
     read_circuit,
     select_channels,
 )
@@ -199,7 +197,7 @@ def test_signed_mode_lets_opposite_paths_cancel():
     assert gated == pytest.approx({("a#0", "b#0"): 2.0, ("a#1", "b#0"): 1.0})
     # what ablation says: zeroing a1 leaves b unchanged; zeroing a0 takes b from 4 to 1 (mid = [1, -1]
     # switches its second channel off, so the first-order estimate 4 overshoots)
-    from amx_core.ablation import edge_effects
+    from amx_core.readout.ablation import edge_effects
 
     circ = read_circuit(clf, x, config=ReadoutConfig(top_k=2, ingress="signed"))
     eff = edge_effects(clf, x, circ)
@@ -226,15 +224,10 @@ def test_gradient_edge_is_the_derivative_of_scaling_the_source_channel():
             f[s] = 0.0
             return out * f.view(1, -1, 1, 1) + out[:, s: s + 1] * alpha * (1 - f).view(1, -1, 1, 1)
 
-        h = net.a.register_forward_hook(scale)
         store = {}
-        h2 = net.b.register_forward_hook(lambda _m, _i, out, store=store: store.update(b=out))
-        try:
+        with hooked(net, forward={"a": scale, "b": lambda _m, _i, out, store=store: store.update(b=out)}):
             clf(x[None])
-            (g,) = torch.autograd.grad(store["b"][0, t].mean(), alpha)
-        finally:
-            h.remove()
-            h2.remove()
+        (g,) = torch.autograd.grad(store["b"][0, t].mean(), alpha)
         assert e.weight == pytest.approx(abs(float(g)), rel=1e-4, abs=1e-7)
 
 
@@ -265,17 +258,17 @@ class SkipOverTap(nn.Module):
 def test_gated_modes_where_a_residual_spans_a_tap(selection):
     """The one-pass probe batches cannot shrink at tap b here (the skip carries a's rows past it): the
     surrogate notices once and keeps fixed rows; the values still equal the per-pair composition."""
-    from amx_core.readout import _surrogate
+    from amx_core.readout.surrogate import surrogate_for
 
     spec = ModelSpec("skip", taps=("a", "b", "c"), head="fc", mean=(0, 0, 0), std=(1, 1, 1), resize=6, crop=6)
     clf = Classifier(spec, SkipOverTap())
     x = torch.rand(3, 6, 6, generator=torch.Generator().manual_seed(0)) + 0.1
-    assert _surrogate(clf).exclusive is False
+    assert surrogate_for(clf).exclusive is False
     plain = weights(read_circuit(clf, x, config=ReadoutConfig(top_k=4, selection=selection, ingress="weights")))
     for ingress in ("gated", "signed"):  # all gains 1 and all weights positive: both equal weights mode
         got = read_circuit(clf, x, config=ReadoutConfig(top_k=4, selection=selection, ingress=ingress))
         assert weights(got) == pytest.approx(plain, rel=1e-5)
-    assert _surrogate(cancel_classifier()).exclusive is True
+    assert surrogate_for(cancel_classifier()).exclusive is True
 
 
 def test_gated_readout_counts_its_surrogate_passes():
@@ -393,7 +386,7 @@ def test_jaccard():
 
 
 def test_circuit_figure(tmp_path):
-    from amx_core.circuit_figure import write_circuit_figure
+    from amx_core.figures import write_circuit_figure
 
     a = read_circuit(tiny_classifier(), tiny_pixels(), config=ReadoutConfig(top_k=3))
     mask = torch.zeros(1, 4, 4)

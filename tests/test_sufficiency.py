@@ -7,16 +7,9 @@ import pytest
 import torch
 from torch import nn
 
+from amx_bench.sufficiency import SUFFICIENCY_LADDER, count_passes, label_kept, minimal_sufficient_area
 from amx_core.hooks import hook_count
-from amx_core.metrics import deletion_insertion_auc, robustness_rate
-from amx_core.sufficiency import (
-    SUFFICIENCY_LADDER,
-    count_passes,
-    label_kept,
-    minimal_sufficient_area,
-    ranking,
-    top_fraction_mask,
-)
+from amx_core.metrics import deletion_insertion_auc, ranking, robustness_rate, top_mask
 
 SIZE = 16
 N = SIZE * SIZE
@@ -62,14 +55,14 @@ def test_ladder_is_fine_ascending_and_ends_at_the_whole_image():
     assert list(SUFFICIENCY_LADDER) == sorted(SUFFICIENCY_LADDER)
 
 
-def test_top_fraction_mask_counts_and_breaks_ties_by_lower_index():
+def test_stable_top_mask_counts_and_breaks_ties_by_lower_index():
     sal = torch.zeros(4, 4)
     sal[3, 3] = 1.0
-    m = top_fraction_mask(sal, 0.25)  # 4 pixels: the salient one, then indices 0, 1, 2
+    m = top_mask(sal, 0.25, stable=True)  # 4 pixels: the salient one, then indices 0, 1, 2
     assert m.shape == (1, 4, 4) and int(m.sum()) == 4
     assert m[0, 3, 3] == 1 and m.flatten()[:3].tolist() == [1, 1, 1] and m.flatten()[3] == 0
     assert ranking(sal)[:2].tolist() == [15, 0]
-    assert int(top_fraction_mask(sal, 0.0).sum()) == 1  # at least one pixel
+    assert int(top_mask(sal, 0.0, stable=True).sum()) == 1  # at least one pixel
 
 
 def test_minimal_sufficient_area_of_a_perfect_and_a_reversed_map_equals_the_hand_count():

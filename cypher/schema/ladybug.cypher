@@ -1,4 +1,4 @@
-// LadybugDB 0.22 schema for the AMX circuit store (DESIGN.md §4). Idempotent: every statement uses IF NOT EXISTS.
+// LadybugDB 0.22 schema for the AMX circuit store. Idempotent: every statement uses IF NOT EXISTS.
 // Typed node and relationship tables; the primary keys are the deterministic ids. `index` is a reserved
 // word in LadybugDB, so it is back-quoted here and in every query that reads it.
 CREATE NODE TABLE IF NOT EXISTS Class(name STRING, `index` INT64, PRIMARY KEY(name));

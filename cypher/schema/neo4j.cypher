@@ -1,4 +1,4 @@
-// Neo4j 5.26 schema for the AMX circuit store (DESIGN.md §4). Idempotent: every statement uses IF NOT EXISTS.
+// Neo4j 5.26 schema for the AMX circuit store. Idempotent: every statement uses IF NOT EXISTS.
 // Uniqueness constraints on every id (they also give the id lookups used by the batched writes),
 // indexes on the properties the named queries filter on.
 CREATE CONSTRAINT class_name IF NOT EXISTS FOR (k:Class) REQUIRE k.name IS UNIQUE;

@@ -10,7 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cypher import list_queries, open_store
-from explorer import data, views
+from explorer import console, data
+from explorer.views import graphs, tables
 
 APP = str(Path(__file__).resolve().parents[2] / "explorer" / "app.py")
 TIMEOUT = 60
@@ -60,7 +61,7 @@ def test_image_page_shows_pictures_numbers_and_both_circuits(seeded_url, app_env
         assert len(nodes) == len(expected) + len(classes)
         assert {n["id"] for n in nodes} >= {r["cid"] for r in expected}
         assert f'"{kind}"' in frame.proto.srcdoc
-    shared = {n["id"] for n in _graph_nodes(frames[0]) if n["color"] == views.SHARED}
+    shared = {n["id"] for n in _graph_nodes(frames[0]) if n["color"] == graphs.SHARED}
     expl = {n["id"] for n in _graph_nodes(frames[1])}
     assert shared and shared <= expl
     assert any("Shared by both circuits" in m.value for m in at.markdown)
@@ -151,7 +152,7 @@ def test_graphs_link_the_served_vis_network_when_static_serving_is_on(ladybug_se
         assert frames
         for frame in frames:
             html = frame.proto.srcdoc
-            assert f'<script src="{folder}/{views.VIS_JS}"></script>' in html and "Almende" not in html
+            assert f'<script src="{folder}/{graphs.VIS_JS}"></script>' in html and "Almende" not in html
             assert _graph_nodes(frame)
     static_serving(False)
     at = _ok(_app("Image", cls="cheetah", image=image_id))
@@ -198,7 +199,7 @@ def test_queries_page_runs_every_named_query(query, ladybug_seeded, app_env):
     if expected:
         shown = at.dataframe[0].value
         assert list(shown.columns)[:len(q["columns"])] == q["columns"] and len(shown) == len(expected)
-        assert bool(at.get("iframe")) == views.rows_are_edges(expected, q["columns"])
+        assert bool(at.get("iframe")) == tables.rows_are_edges(expected, q["columns"])
     assert [d for d in at.get("download_button") if "CSV" in d.proto.label]
 
 
@@ -233,7 +234,7 @@ def test_console_reads_and_refuses_writes(seeded_url, app_env):
 
 
 def test_console_write_that_slips_past_the_check_is_refused_by_the_store(seeded_url, app_env, monkeypatch):
-    monkeypatch.setattr(views, "write_keyword", lambda text: None)  # only the store's read-only mode is left
+    monkeypatch.setattr(console, "write_keyword", lambda text: None)  # only the store's read-only mode is left
     app_env(seeded_url)
     before = _store_rows(seeded_url, "store_stats")
     at = _app("Queries")

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from cypher import open_store
-from explorer import views
+from explorer.views.graphs import VIS_JS
 
 from .browser import (
     ARTIFACTS,
@@ -69,7 +69,7 @@ def test_image_page_draws_both_circuits_with_every_node(served):
         assert (g["nodes"], g["edges"]) == expected[kind], kind
         assert g["rendered"] == expected[kind][0] and g["canvas"] == 1
         # vis-network came from amx-explore's static folder, one cached copy for both graphs (not inlined)
-        assert g["vis_src"] == f"{base}/app/static/{views.VIS_JS}", g["vis_src"]
+        assert g["vis_src"] == f"{base}/app/static/{VIS_JS}", g["vis_src"]
     page.locator("iframe").first.scroll_into_view_if_needed()
     time.sleep(0.3)
     _shot(page, "image_page")

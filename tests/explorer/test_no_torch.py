@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import json, sys
 from streamlit.testing.v1 import AppTest
-import explorer.cli, explorer.views, explorer.data, explorer.cache
+import explorer.cli, explorer.address, explorer.console, explorer.data, explorer.cache
+import explorer.views.graphs, explorer.views.tables
 errors = []
 for page in ("Image", "Class", "Compare", "Queries", "Exports"):
     at = AppTest.from_file(sys.argv[1], default_timeout=60)

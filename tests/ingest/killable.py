@@ -5,7 +5,7 @@ import os
 import signal
 import sys
 
-from cypher.store import Store
+from cypher import Store
 from ingest.pipeline import IngestOptions, run_ingest
 from tests.tiny import tiny_classifier
 

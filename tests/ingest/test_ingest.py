@@ -123,8 +123,8 @@ def test_read_only_or_broken_store_path_is_a_store_error(tmp_path):
 def test_masker_ingests_with_the_amortised_path_and_bad_maskers_are_one_line(store_url, tmp_path, capsys):
     import torch
 
-    from amx_core.amortised import train_masker
     from amx_core.config import ExplainConfig
+    from amx_core.explain import train_masker
 
     good_images(tmp_path / "imgs", 2)
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))

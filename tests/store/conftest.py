@@ -13,9 +13,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from cypher import open_store
-from cypher.neo4j_store import split_credentials
-from cypher.store import Store
+from cypher import Store, open_store
+from cypher.backends.neo4j import split_credentials
 
 
 def _docker_answers() -> bool:

@@ -8,13 +8,14 @@ import sys
 
 import pytest
 
-from cypher import list_queries, open_store
-from cypher.queries import QUERY_DIR, get_query
+from cypher import get_query, list_queries, open_store
+from cypher.queries import QUERY_DIR
 
 from .conftest import BACKENDS, empty_store
 from .reference import Reference
 from .synthetic import make_dataset
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLASSES = ["goldfinch", "tabby cat", "magpie"]
 DATA = make_dataset(CLASSES, 6, seed=7)
 REF = Reference(DATA)
@@ -128,10 +129,22 @@ def test_consensus_is_a_cache_rebuilt_per_class(store_url):
 
 
 def test_store_modules_do_not_import_torch():
-    code = ("import sys, cypher, cypher.store, cypher.queries, cypher.neo4j_store, cypher.ladybug_store;"
-            "sys.exit('torch' in sys.modules)")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
+    code = ("import sys, cypher, cypher.base, cypher.statements, cypher.queries, cypher.backends.neo4j, "
+            "cypher.backends.ladybug; sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+@pytest.mark.parametrize("module", ["cypher.backends.neo4j", "cypher.backends.ladybug", "cypher.base"])
+def test_each_store_module_imports_on_its_own(module):
+    """No import circle: a backend (or the base) imported first, alone, loads cleanly."""
+    assert subprocess.run([sys.executable, "-c", f"import {module}"], cwd=ROOT).returncode == 0
+
+
+def test_importing_cypher_loads_no_database_driver():
+    """`open_store` imports the backend it needs; `import cypher` alone stays light."""
+    code = ("import sys, cypher; from cypher import Store, default_store_url, get_query, list_queries, open_store; "
+            "sys.exit(any(m in sys.modules for m in ('neo4j', 'ladybug', 'pyarrow', 'cypher.backends')))")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 
 def test_query_headers_parse_and_name_their_files():

@@ -18,7 +18,7 @@ import pytest
 from amx_core.circuit import Edge
 from amx_core.errors import StoreError
 from cypher import default_store_url, open_store
-from cypher.ladybug_store import LadybugStore
+from cypher.backends.ladybug import LadybugStore
 
 from .reference import Reference
 from .synthetic import CONFIG, MODEL, make_dataset
@@ -201,20 +201,6 @@ def test_read_only_refuses_every_kind_of_write(open_, backend):
     assert s.run_cypher("MATCH (i:Image) RETURN i.path AS path") == [{"path": DATA[0][0].path}]
 
 
-def test_console_refuses_file_access(open_, tmp_path):
-    w = open_()
-    w.write_circuits(*DATA[0])
-    w.close()
-    s = open_(read_only=True)
-    target = tmp_path / "dump.csv"
-    for text in (f"COPY (MATCH (i:Image) RETURN i.path) TO '{target}'",
-                 f"LOAD FROM '{target}' RETURN *",
-                 f"LOAD CSV FROM 'file:///{target}' AS row RETURN row"):
-        with pytest.raises(StoreError, match="does not read or write files"):
-            s.run_cypher(text)
-    assert not target.exists()
-
-
 def test_store_path_under_a_file_is_a_store_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(StoreError, match="cannot create embedded store"):
@@ -279,7 +265,7 @@ def test_unreachable_neo4j_fails_fast_with_a_clear_error(monkeypatch):
 
 @pytest.mark.neo4j
 def test_wrong_password_is_refused_without_showing_it(neo4j_url, monkeypatch):
-    from cypher.neo4j_store import split_credentials
+    from cypher.backends.neo4j import split_credentials
 
     uri, user, _ = split_credentials(neo4j_url)
     scheme, rest = uri.split("://", 1)
@@ -330,7 +316,7 @@ class Proxy:
 
 @pytest.mark.neo4j
 def test_neo4j_going_away_mid_run_gives_a_clear_error_not_a_hang(neo4j_url):
-    from cypher.neo4j_store import split_credentials
+    from cypher.backends.neo4j import split_credentials
 
     uri, user, password = split_credentials(neo4j_url)
     scheme, rest = uri.split("://", 1)

@@ -1,4 +1,5 @@
-"""Explanation methods behind one signature, for amx-bench: AMX (each preset) and published peers.
+"""The registry of explanation methods amx-bench compares, behind one signature: AMX (each preset) and
+published peers.
 
 `run_method(name, classifier, image, target)` returns an `Attribution`: a saliency map [H,W] (higher =
 more important for `target`), the method's own binary mask where it makes one (AMX; Extremal
@@ -32,9 +33,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import AmxError
-from .hooks import frozen
-from .models import Classifier
+from amx_core.errors import AmxError
+from amx_core.hooks import frozen
+from amx_core.models import Classifier
+
 from .sufficiency import PassCount, count_passes
 
 BENCH_EXTRA = "pip install 'amx-circuits[bench]'"
@@ -83,7 +85,7 @@ def _centre(classifier: Classifier, image: torch.Tensor) -> torch.Tensor:
 
 def _amx(preset: str) -> Runner:
     def run(classifier: Classifier, image: torch.Tensor, target: int):
-        from .explain import explain
+        from amx_core.explain import explain
 
         ex = explain(classifier, image[None], targets=[target], config=preset, report=False)[0]
         info = {"amx_classifier_passes": ex.metrics.get("classifier_passes"),
@@ -143,7 +145,7 @@ def _extremal_perturbation(classifier: Classifier, image: torch.Tensor, target: 
 
 
 def _registry() -> dict[str, Method]:
-    from .config import PRESETS
+    from amx_core.config import PRESETS
 
     methods = [Method(f"amx-{p}", f"AMX {p}", _amx(p), imports=("amx_core.explain",)) for p in PRESETS]
     methods += [

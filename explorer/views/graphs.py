@@ -1,19 +1,16 @@
-"""Pure view functions: query rows and circuits in, pyvis HTML, tables, chart data and exports out.
+"""Circuit graphs as vis-network pages: layout, node and edge styling, and the HTML that draws them.
 
-Nothing here imports Streamlit or touches a store, so every function is unit-tested on plain data
-(tests/explorer/test_views.py). The app (`explorer/app.py`) only lays these results out.
-
-Graphs are vis-network pages built with pyvis: layers run left to right at fixed positions, physics is
-off (large circuits stay fast), node size follows activation (or frequency), edge width follows
-|weight| (or support), hovering shows details, and what two circuits share is drawn in one colour.
+Pure functions (no Streamlit, no store), unit-tested on plain data in tests/explorer/test_graphs.py.
+Layers run left to right at fixed positions and physics is off, so large circuits stay fast and the same
+channel sits at the same place in side-by-side graphs; node size follows activation (or frequency), edge
+width follows |weight| (or support), hovering shows details, and what two circuits share is drawn in one
+colour. Pages are built with pyvis and need no network: vis-network comes from explorer/static/.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
 import html as html_lib
-import io
 import json
 import math
 import re
@@ -22,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from amx_core.circuit import Circuit, Edge, LogitLink, Node, split_cid
+from amx_core.circuit import Circuit, split_cid
 
 SHARED = "#f28e2b"  # what both circuits (or both classes) hold
 OWN = "#4e79a7"  # only in this circuit / class
@@ -39,6 +36,11 @@ _EMPTY_HEADING = re.compile(r"<center>\s*<h1>\s*</h1>\s*</center>")
 
 
 # --------------------------------------------------------------------------------------- layout
+
+
+def is_number(v: Any) -> bool:
+    """A finite int or float (not a bool): what can set a size or width, or be shown as a percentage."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def natural_key(text: str) -> list[Any]:
@@ -186,11 +188,11 @@ def edge_rows_graph(rows: Sequence[dict[str, Any]], *, layers: Sequence[str] | N
     shared_set = set(shared)
     seen: dict[tuple[str, str], dict[str, Any]] = {}
     top_w = 1.0 if weight_key == "fraction" else max(
-        (abs(float(r[weight_key])) for _, _, r in pairs if weight_key and _num(r.get(weight_key))), default=0.0)
+        (abs(float(r[weight_key])) for _, _, r in pairs if weight_key and is_number(r.get(weight_key))), default=0.0)
     for s, d, r in pairs:
         if (s, d) in seen:
             continue
-        w = float(r[weight_key]) if weight_key and _num(r.get(weight_key)) else 1.0
+        w = float(r[weight_key]) if weight_key and is_number(r.get(weight_key)) else 1.0
         detail = "\n".join(f"{k} {_fmt(v)}" for k, v in r.items() if k not in ("src", "dst", via_key))
         seen[(s, d)] = _edge(s, d, w, top_w or 1.0, (s, d) in shared_set, f"{s} → {d}\n{detail}".rstrip(),
                              hi=4.0)
@@ -200,14 +202,8 @@ def edge_rows_graph(rows: Sequence[dict[str, Any]], *, layers: Sequence[str] | N
     return GraphSpec(nodes, list(seen.values()))
 
 
-def _num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 VIS_OPTIONS = {
@@ -219,7 +215,7 @@ VIS_OPTIONS = {
 }
 
 
-STATIC = Path(__file__).with_name("static")  # served by Streamlit at /app/static (server.enableStaticServing)
+STATIC = Path(__file__).resolve().parents[1] / "static"  # explorer/static/, served at /app/static by Streamlit
 # vis-network 9.1.2 exactly as pyvis 0.3.2 ships it (pyvis/templates/lib/vis-9.1.2; Apache-2.0 or MIT)
 VIS_JS = "vis-network-9.1.2.min.js"
 VIS_CSS = "vis-network-9.1.2.css"
@@ -249,10 +245,10 @@ def graph_html(spec: GraphSpec, *, height: int = GRAPH_HEIGHT, name: str = "grap
                assets: str | None = None) -> str:
     """A vis-network page drawn by pyvis, with no network access needed.
 
-    With `assets=None` the page is self-contained (vis-network inlined, ~700 kB). With `assets` a URL
-    folder that serves explorer/static/ (the app passes `/app/static`), the page links the library
-    there instead, so the browser fetches and compiles it once for every graph (~180 kB per page for an
-    800-edge circuit instead of ~870 kB). When drawn, the page marks
+    With `assets=None` the page is self-contained (vis-network inlined). With `assets` a URL folder that
+    serves explorer/static/ (the app passes `/app/static`), the page links the library there instead, so
+    the browser fetches and compiles it once for every graph and each page is a fraction of the size.
+    When drawn, the page marks
     `<body data-drawn="NODES" data-edges="EDGES" data-graph="name">`, which the browser test and bench read."""
     from pyvis.network import Network
 
@@ -289,231 +285,35 @@ def graph_html(spec: GraphSpec, *, height: int = GRAPH_HEIGHT, name: str = "grap
     return head + _vis_tags(assets) + "</head>" + tail
 
 
-# --------------------------------------------------------------------------------------- data
-
-
-def circuit_from_rows(image_id: str, kind: str, summary: dict[str, Any] | None, nodes: Sequence[dict[str, Any]],
-                      edges: Sequence[dict[str, Any]], logits: Sequence[dict[str, Any]]) -> Circuit | None:
-    """Rebuild a Circuit from the image_summary, image_nodes, image_circuit and image_logits rows."""
-    if summary is None and not nodes:
-        return None
-    summary = summary or {}
-    metrics = summary.get("metrics")
-    if isinstance(metrics, str):
-        try:
-            metrics = json.loads(metrics)
-        except ValueError:
-            metrics = {}
-    return Circuit(
-        image_id=image_id, kind=kind, model=summary.get("model") or "", config_hash=summary.get("config") or "",
-        layers=tuple(summary.get("layers") or layer_order(None, [r["cid"] for r in nodes])),
-        nodes=[Node(r["layer"], int(r["channel"]), float(r["activation"]), int(r["rank"])) for r in nodes],
-        edges=[Edge(r["src"], r["dst"], float(r["weight"])) for r in edges],
-        logit_links=[LogitLink(r["src"], int(r["class_index"]), r["class"], float(r["weight"])) for r in logits],
-        metrics=dict(metrics or {}),
-    )
+def channel_sizes(freq_rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """channel_frequency rows → node sizes for `edge_rows_graph` (the fraction of images keeping the channel)."""
+    return {r["cid"]: float(r["fraction"]) for r in freq_rows}
 
 
 def shared_parts(a: Circuit, b: Circuit) -> dict[str, int]:
-    """How many channels and edges two circuits share (and how many each has)."""
+    """How many channels and edges two circuits share (and how many each has): the counts behind
+    the SHARED colour, which `edge_jaccard` / `node_jaccard` (amx_core.circuit) turn into ratios."""
     na, nb = {n.cid for n in a.nodes}, {n.cid for n in b.nodes}
     ea, eb = {(e.src, e.dst) for e in a.edges}, {(e.src, e.dst) for e in b.edges}
     return {"nodes_a": len(na), "nodes_b": len(nb), "shared_nodes": len(na & nb),
             "edges_a": len(ea), "edges_b": len(eb), "shared_edges": len(ea & eb)}
 
 
-def graph_node_count(circuit: Circuit) -> int:
-    """Nodes the circuit's graph draws: its channels and the classes its logit links reach."""
-    return len(circuit.nodes) + len({x.class_index for x in circuit.logit_links})
-
-
-def _get(metrics: dict[str, Any], *keys: str) -> Any:
-    for k in keys:
-        if metrics.get(k) is not None:
-            return metrics[k]
-    return None
-
-
-def _pct(v: Any) -> str:
-    return f"{100 * v:.1f}%" if _num(v) else "—"
-
-
-def _dec(v: Any) -> str:
-    return f"{v:.3f}" if _num(v) else "—"
-
-
-def image_numbers(record: Any, summaries: Sequence[dict[str, Any]] = ()) -> list[tuple[str, str]]:
-    """The numbers shown beside an image: labels, confidences on x and e, mask area, robustness, sufficiency."""
-    m = dict(record.metrics or {})
-    by_kind = {}
-    for s in summaries:
-        sm = s.get("metrics")
-        if isinstance(sm, str):
-            try:
-                sm = json.loads(sm)
-            except ValueError:
-                sm = {}
-        by_kind[s.get("kind")] = {**(sm or {}), "mask_area": s.get("mask_area"), "confidence": s.get("confidence")}
-    expl, orig = by_kind.get("explanation", {}), by_kind.get("original", {})
-    kept = _get(m, "label_kept", "kept_label")
-    return [
-        ("given class", f"{record.class_name} ({record.class_index})"),
-        ("predicted on x", f"{record.predicted} ({record.predicted_index})"),
-        ("predicted on e", str(m.get("predicted_e_name") or "—")),
-        ("confidence on x", _pct(_get(m, "confidence_x") if _get(m, "confidence_x") is not None
-                                 else _get(orig, "confidence") if orig else record.confidence)),
-        ("confidence on e", _pct(_get(m, "confidence_e") if _get(m, "confidence_e") is not None
-                                 else _get(expl, "confidence"))),
-        ("mask area", _pct(_get(m, "mask_area") if _get(m, "mask_area") is not None else _get(expl, "mask_area"))),
-        ("robustness", _dec(_get(m, "robustness") if _get(m, "robustness") is not None else _get(expl, "robustness"))),
-        ("label kept", "—" if kept is None else ("yes" if kept else "no")),
-        ("circuit sufficiency (top-1)", _pct(_get(m, "circuit_suff_top1") if _get(m, "circuit_suff_top1") is not None
-                                             else _get(expl, "suff_top1"))),
-        ("edge Jaccard x vs e", _dec(_get(m, "edge_jaccard"))),
-    ]
-
-
-def picture(data: bytes | None) -> bytes | None:
-    """The bytes when they are a decodable image, else None (the app then shows a placeholder)."""
-    if not data:
-        return None
-    try:
-        from PIL import Image
-
-        with Image.open(io.BytesIO(data)) as im:
-            im.verify()
-        return bytes(data)
-    except Exception:
-        return None
-
-
-def image_label(row: dict[str, Any]) -> str:
-    """Gallery and select-box label of a class_images row: file name, confidence, agreement."""
-    path = str(row.get("path") or row.get("image_id"))
-    name = path.rsplit("/", 1)[-1]
-    conf = row.get("confidence")
-    mark = "" if row.get("agrees", True) else " ✗"
-    return f"{name} · {100 * conf:.0f}%{mark}" if _num(conf) else f"{name}{mark}"
-
-
-# --------------------------------------------------------------------------------------- class pages
-
-
-def frequency_chart(rows: Sequence[dict[str, Any]], *, top: int = 12) -> list[dict[str, Any]]:
-    """channel_frequency rows → chart rows (layer, channel, fraction), the `top` channels of each layer."""
-    out, per_layer = [], {}
-    for r in rows:
-        n = per_layer.get(r["layer"], 0)
-        if n < top:
-            out.append({"layer": r["layer"], "channel": r["cid"], "fraction": float(r["fraction"]),
-                        "images": int(r["images"])})
-            per_layer[r["layer"]] = n + 1
-    order = layer_order(None, [r["channel"] for r in out])
-    return sorted(out, key=lambda r: (order.index(r["layer"]), -r["fraction"], natural_key(r["channel"])))
-
-
-def compare_edges(rows_a: Sequence[dict[str, Any]], rows_b: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Edges of two classes' shared-edge rows, labelled `both`, `only A`, `only B`, A's most frequent first."""
-    a = {(r["src"], r["dst"]): r for r in rows_a}
-    b = {(r["src"], r["dst"]): r for r in rows_b}
-    out = []
-    for key in list(a) + [k for k in b if k not in a]:
-        ra, rb = a.get(key, {}), b.get(key, {})
-        status = "both" if key in a and key in b else ("only A" if key in a else "only B")
-        fa, fb = ra.get("fraction", 0.0), rb.get("fraction", 0.0)
-        out.append({"src": key[0], "dst": key[1], "status": status, "fraction_a": fa, "fraction_b": fb,
-                    "difference": fa - fb})
-    return sorted(out, key=lambda r: (-abs(r["difference"]), r["src"], r["dst"]))
-
-
-def channel_sizes(freq_rows: Sequence[dict[str, Any]]) -> dict[str, float]:
-    return {r["cid"]: float(r["fraction"]) for r in freq_rows}
-
-
-# --------------------------------------------------------------------------------------- tables, exports
-
-
-def cell(value: Any) -> Any:
-    """A value a table can show: bytes as their size, lists and maps as JSON, numbers and text as they are."""
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return f"<{len(value)} bytes>"
-    if isinstance(value, (list, tuple, dict)):
-        return json.dumps(value, default=str, sort_keys=True)
-    return value
-
-
-def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> dict[str, list[Any]]:
-    """Column-ordered table (column → values), header columns first, then any others the rows carry."""
-    cols = list(columns or [])
-    for r in rows:
-        cols += [k for k in r if k not in cols]
-    return {c: [cell(r.get(c)) for r in rows] for c in cols}
-
-
-def rows_are_edges(rows: Sequence[dict[str, Any]], columns: Sequence[str] = ()) -> bool:
-    names = set(columns) | (set(rows[0]) if rows else set())
-    return {"src", "dst"} <= names
-
-
-def rows_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
-    t = table(rows, columns)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(list(t))
-    for i in range(len(rows)):
-        w.writerow([t[c][i] for c in t])
-    return buf.getvalue()
-
-
-def circuit_graphml(circuit: Circuit) -> str:
-    """The circuit as GraphML (networkx), class nodes included."""
-    import networkx as nx
-
-    return "\n".join(nx.generate_graphml(circuit.to_networkx())) + "\n"
-
-
-def circuit_json(circuit: Circuit) -> str:
-    return json.dumps(circuit.to_dict(), sort_keys=True, indent=1)
-
-
-# --------------------------------------------------------------------------------------- console
-
-_WRITE_WORDS = ("CREATE", "MERGE", "DELETE", "DETACH", "SET", "REMOVE", "DROP", "LOAD", "COPY", "INSTALL",
-                "ALTER", "FOREACH", "IMPORT", "EXPORT", "ATTACH", "CHECKPOINT", "GRANT", "DENY", "REVOKE")
-_STRINGS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`")
-_COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
-
-
-def write_keyword(text: str) -> str | None:
-    """The first clause word that would change the data (outside strings and comments), else None.
-
-    The store refuses writes anyway (read-only sessions and files); this names the reason up front."""
-    bare = _STRINGS.sub("''", _COMMENTS.sub(" ", text))
-    for word in re.findall(r"[A-Za-z_]+", bare):
-        if word.upper() in _WRITE_WORDS:
-            return word.upper()
-    m = re.search(r"\bCALL\s+([\w.]+)", bare, re.I)
-    if m and not m.group(1).lower().startswith(("db.labels", "db.relationshiptypes", "db.propertykeys",
-                                                "show_tables", "table_info", "db.schema")):
-        return "CALL " + m.group(1)
-    return None
-
-
-def refusal(text: str, keyword: str | None = None) -> str:
-    kw = keyword or write_keyword(text) or "this statement"
-    return (f"Refused: the console is read-only and {kw} would change the data. "
-            "Only reading queries (MATCH … RETURN) run here; the store is filled by amx-ingest.")
-
-
-def redact(url: str) -> str:
-    """A store address without user info (no password in the page or the logs)."""
-    return re.sub(r"(://)[^/@]*@", r"\1", url)
-
-
-def fill_hint(url: str) -> str:
-    """What to run when the store holds nothing yet."""
-    target = redact(url)
-    return (f"The store at `{target}` holds no images yet. Fill it with `amx-ingest`, one class folder at a time:\n\n"
-            f"```\namx-ingest --class cheetah --images data/samples/cheetah --store {target}\n"
-            f"amx-ingest --class tabby --images data/samples/tabby_cat --store {target}\n```\n\n"
-            "(`make demo` does this for the sample photos), then reload this page.")
+def circuit_pages(circuits: dict[str, Circuit | None], assets: str | None = None) -> dict[str, Any]:
+    """An image's two circuits ({"original": …, "explanation": …}, either may be None) drawn on one layout,
+    what they share highlighted: {kind: {"html", "nodes", "edges", "channels"} or None, "shared": counts
+    from `shared_parts` or None}. `assets` as in `graph_html`."""
+    present = [c for c in circuits.values() if c is not None]
+    pos = circuit_positions(present) if present else {}
+    out: dict[str, Any] = {"shared": None}
+    for kind, other in (("original", "explanation"), ("explanation", "original")):
+        c = circuits.get(kind)
+        if c is None:
+            out[kind] = None
+            continue
+        spec = circuit_graph(c, other=circuits.get(other), positions=pos)
+        out[kind] = {"html": graph_html(spec, name=kind, assets=assets), "nodes": len(spec.nodes),
+                     "edges": len(spec.edges), "channels": len(c.nodes)}
+    if circuits.get("original") is not None and circuits.get("explanation") is not None:
+        out["shared"] = shared_parts(circuits["original"], circuits["explanation"])
+    return out

@@ -1,22 +1,14 @@
-"""The graph store: one small interface, two backends (Neo4j 5.26 and embedded LadybugDB 0.22).
+"""The store interface and everything about it that does not depend on the backend.
 
-`open_store(url)` picks the backend from the address:
-
-- `bolt://host:7687` or `neo4j://...` (and their `+s`/`+ssc` forms): a Neo4j server, through the
-  official driver. User and password come from the URL or from `NEO4J_USER` (default `neo4j`) and
-  `NEO4J_PASSWORD`; the database from `NEO4J_DATABASE` (default: the server's default).
-- `ladybug://PATH` or a plain path: an embedded LadybugDB database file.
-- nothing: the `AMX_STORE` environment variable if set, else the default embedded store
-  `$XDG_DATA_HOME/amx/store.lbug` (`~/.local/share/amx/store.lbug`). Ingest and explorer both use it.
+`Store` holds the methods ingest and the explorer call; a backend (`cypher.backends`) supplies only a
+transaction, its executor and `close`. `plan_write` turns one image's circuits into checked rows before
+any I/O, so a bad circuit is refused with nothing written. This module imports no backend.
 
 One image's circuits are one unit: `write_circuits` replaces all of them (and the image record) in one
-transaction, so an interrupted ingest leaves either the old state or the new one, never half. The
-embedded file takes one writer process at a time; a read-only opener waits for none but cannot open
-while a writer holds it (LadybugDB's file lock).
-
-Read-only mode (the explorer) opens Neo4j sessions in READ access mode and the embedded file
-read-only; only then is free-form Cypher (`run_cypher`) accepted, and any write fails with StoreError
-on both backends. The store never imports torch.
+transaction, so an interrupted ingest leaves either the old state or the new one, never half.
+Read-only mode (the explorer) is enforced by the backend itself: Neo4j sessions in READ access mode, the
+embedded file opened read-only. Only then is free-form Cypher (`run_cypher`) accepted, and any write
+to the data fails with StoreError on both backends; reading or writing files is the caller's to refuse.
 """
 
 from __future__ import annotations
@@ -24,8 +16,6 @@ from __future__ import annotations
 import abc
 import json
 import math
-import os
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -38,40 +28,11 @@ from amx_core.errors import StoreError
 from . import statements as st
 from .queries import get_query
 
-NEO4J_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
-LADYBUG_SCHEME = "ladybug://"
-BATCH_ROWS = 10_000  # rows per UNWIND statement: large enough to amortise, small enough for one message
+SCHEMA_DIR = Path(__file__).with_name("schema")  # one `<backend>.cypher` file per dialect
+BATCH_ROWS = 10_000  # rows per batched statement: large enough to amortise, small enough for one message
 
-# Statements that touch the file system or load extensions: a read-only transaction does not stop
-# LadybugDB's `COPY ... TO` or `LOAD FROM`, so the console refuses them by keyword on both backends.
-FILE_ACCESS = re.compile(r"\b(COPY|LOAD|EXPORT|IMPORT|INSTALL|ATTACH)\b", re.IGNORECASE)
-
-Exec = Callable[[str, dict[str, Any]], list[dict[str, Any]]]
-
-
-def default_store_url() -> str:
-    """`AMX_STORE`, else `$XDG_DATA_HOME/amx/store.lbug` (`~/.local/share/amx/store.lbug`)."""
-    if os.environ.get("AMX_STORE"):
-        return os.environ["AMX_STORE"]
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return str(base / "amx" / "store.lbug")
-
-
-def open_store(url: str | os.PathLike | None = None, *, read_only: bool = False) -> Store:
-    """Open the store at `url` (see the module doc); raises StoreError quickly when it cannot."""
-    text = str(url) if url is not None else default_store_url()
-    if text.startswith(NEO4J_SCHEMES):
-        from .neo4j_store import Neo4jStore
-
-        return Neo4jStore.connect(text, read_only=read_only)
-    if text.startswith(LADYBUG_SCHEME):
-        text = text[len(LADYBUG_SCHEME):]
-    elif "://" in text:
-        raise StoreError(f"unknown store address scheme in {text.split('://')[0]}://...; "
-                         "use bolt://, neo4j://, ladybug://PATH or a file path")
-    from .ladybug_store import LadybugStore
-
-    return LadybugStore.open(Path(text).expanduser(), read_only=read_only)
+Statement = str | st.Batch  # a plain statement, or one with a text per dialect
+Exec = Callable[[Statement, dict[str, Any]], list[dict[str, Any]]]
 
 
 def plain(value: Any) -> Any:
@@ -85,11 +46,23 @@ def plain(value: Any) -> Any:
     return value
 
 
-def schema_statements(path: Path) -> list[str]:
-    """Split a schema file into statements, dropping `//` comment lines."""
+def schema_statements(backend: str) -> list[str]:
+    """The statements of `schema/<backend>.cypher`, split at `;`, `//` comment lines dropped."""
+    path = SCHEMA_DIR / f"{backend}.cypher"
     text = "\n".join(line for line in path.read_text(encoding="utf-8").splitlines()
                      if not line.lstrip().startswith("//"))
     return [s.strip() for s in text.split(";") if s.strip()]
+
+
+def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """`rows` in slices of at most BATCH_ROWS; nothing for no rows."""
+    for i in range(0, len(rows), BATCH_ROWS):
+        yield rows[i:i + BATCH_ROWS]
+
+
+def channel_key(model: str, cid: str) -> str:
+    """Channel catalogue id: a cid is unique only inside one model, so the model is part of the key."""
+    return f"{model}|{cid}"
 
 
 def _number(value: Any) -> float | None:
@@ -98,14 +71,9 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    for i in range(0, len(rows), BATCH_ROWS):
-        yield rows[i:i + BATCH_ROWS]
-
-
 @dataclass
 class WritePlan:
-    """One image's rows, ready for `UNWIND`: pure data, built and checked before any I/O."""
+    """One image's rows, ready for the batched writes: pure data, built and checked before any I/O."""
 
     image: dict[str, Any]
     classes: list[dict[str, Any]] = field(default_factory=list)
@@ -115,7 +83,7 @@ class WritePlan:
     logits: list[dict[str, Any]] = field(default_factory=list)
     channels: list[dict[str, Any]] = field(default_factory=list)
 
-    def statements(self) -> Iterator[tuple[str, dict[str, Any]]]:
+    def statements(self) -> Iterator[tuple[Statement, dict[str, Any]]]:
         """The write transaction, in order: delete the old circuits, then create the new ones."""
         key = {"image_id": self.image["id"]}
         yield st.DELETE_IMAGE_ACTS, key
@@ -123,16 +91,11 @@ class WritePlan:
         yield st.DELETE_IMAGE, key
         yield st.MERGE_CLASSES, {"rows": self.classes}
         yield st.CREATE_IMAGE, self.image
-        for text, rows in ((st.CREATE_CIRCUITS, self.circuits), (st.CREATE_ACTS, self.acts),
-                           (st.CREATE_FLOWS, self.flows), (st.CREATE_LOGITS, self.logits),
-                           (st.MERGE_CHANNELS, self.channels)):
+        for statement, rows in ((st.CREATE_CIRCUITS, self.circuits), (st.CREATE_ACTS, self.acts),
+                                (st.CREATE_FLOWS, self.flows), (st.CREATE_LOGITS, self.logits),
+                                (st.MERGE_CHANNELS, self.channels)):
             for chunk in _chunks(rows):
-                yield text, {"rows": chunk}
-
-
-def channel_key(model: str, cid: str) -> str:
-    """Channel catalogue id: a cid is unique only inside one model, so the model is part of the key."""
-    return f"{model}|{cid}"
+                yield statement, {"rows": chunk}
 
 
 def plan_write(image: ImageRecord, circuits: Iterable[Circuit]) -> WritePlan:
@@ -202,7 +165,7 @@ def plan_write(image: ImageRecord, circuits: Iterable[Circuit]) -> WritePlan:
 class Store(abc.ABC):
     """What ingest and the explorer use; a backend supplies `_transaction` and `close`."""
 
-    backend: str
+    backend: str  # "neo4j" | "ladybug": also the name of its schema file
     read_only: bool
 
     def __init__(self, *, read_only: bool) -> None:
@@ -213,11 +176,8 @@ class Store(abc.ABC):
     def _transaction(self, work: Callable[[Exec], Any], *, write: bool, what: str) -> Any:
         """Run `work(execute)` in one transaction; commit on return, roll back on error.
 
-        Backend errors become StoreError naming `what` was being done."""
-
-    @abc.abstractmethod
-    def _schema_statements(self) -> list[str]:
-        ...
+        `execute` takes a plain statement or a `Batch` (sending the backend's own text). Backend errors
+        become StoreError naming `what` was being done."""
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -231,7 +191,7 @@ class Store(abc.ABC):
     def ensure_schema(self) -> None:
         """Constraints and indexes (Neo4j) or typed tables (LadybugDB); safe to repeat."""
         self._check_writable("schema change")
-        for text in self._schema_statements():
+        for text in schema_statements(self.backend):
             self._transaction(lambda ex, t=text: ex(t, {}), write=True, what="schema set-up")
 
     def write_circuits(self, image: ImageRecord, circuits: Iterable[Circuit]) -> None:
@@ -240,8 +200,8 @@ class Store(abc.ABC):
         plan = plan_write(image, circuits)
 
         def work(ex: Exec) -> None:
-            for text, params in plan.statements():
-                ex(text, params)
+            for statement, params in plan.statements():
+                ex(statement, params)
 
         self._transaction(work, write=True, what=f"writing image {image.id} ({image.path})")
 
@@ -281,13 +241,12 @@ class Store(abc.ABC):
         return self._read(q.text, q.bind(params), what=f"query {query_name!r}")
 
     def run_cypher(self, text: str, **params: Any) -> list[dict[str, Any]]:
-        """Free-form Cypher for the explorer console; accepted only on a store opened read-only."""
+        """Free-form Cypher for the explorer console; accepted only on a store opened read-only, whose
+        backend then refuses any change to the data. It does not stop file access (LadybugDB's
+        `COPY ... TO` and `LOAD FROM`, Neo4j's `LOAD CSV`): the caller refuses those (explorer/console.py)."""
         if not self.read_only:
             raise StoreError("free-form Cypher runs only on a store opened read-only "
                              "(open_store(..., read_only=True)), so that it cannot change the data")
-        if FILE_ACCESS.search(text):
-            raise StoreError("the console does not read or write files (COPY, LOAD, EXPORT, IMPORT, INSTALL, "
-                             "ATTACH are refused); use the named queries or the Exports page")
         return self._read(text, params, what="console query")
 
     def rebuild_aggregates(self, class_name: str) -> int:

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from .errors import EXIT_OK, EXIT_SOME_FAILED, AmxError, BadImageError, run_cli
+from ..errors import EXIT_OK, EXIT_SOME_FAILED, AmxError, BadImageError, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,24 +51,18 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from .config import config_from_options
-    from .explain import explain
-    from .images import discover_images, file_sha256, load_image
-    from .models import check_device, imagenet_classes, load_classifier, resolve_class
-    from .progress import ProgressBar
+    from ..images import discover_images, file_sha256, load_image
+    from ..models import check_device, imagenet_classes, load_classifier, resolve_class
+    from ..pipeline import explain_and_read, explain_settings
+    from ..progress import ProgressBar
 
     if args.batch_size < 1:
         raise AmxError(f"--batch-size {args.batch_size}: must be at least 1")
-    config = config_from_options(args.preset, seed=args.seed, steps=args.steps, masker=args.masker,
-                                 refine_steps=args.refine_steps)
+    # a masker file is read here, before any image
+    settings = explain_settings(preset=args.preset, seed=args.seed, steps=args.steps, masker=args.masker,
+                                refine_steps=args.refine_steps, model=args.model, device=args.device)
     args.preset = None if args.masker else args.preset or "default"  # the record's preset: none with a masker
     device = check_device(args.device)
-    masker = None
-    if args.masker:
-        from .amortised import load_masker
-
-        masker = load_masker(args.masker, model=args.model, device=device)  # before any image is read
-        config = masker.config.with_(seed=args.seed)
     failures: list[str] = []
 
     def fail(err: BadImageError) -> None:
@@ -95,22 +89,21 @@ def run(args: argparse.Namespace) -> int:
                 bar.advance()
         if not batch:
             continue
-        pixels = torch.stack([p for _, _, p in batch]).to(device)
-        targets = [target] * len(batch) if target is not None else None
-        if masker is not None:
-            from .amortised import explain_amortised
-
-            results = explain_amortised(classifier, pixels, masker, targets=targets, config=config,
-                                        refine_steps=args.refine_steps)
-        else:
-            results = explain(classifier, pixels, targets=targets, config=config)
-        for (path, sha, _), ex in zip(batch, results, strict=True):
-            record = _record(path, sha, ex, classes, args, config)
-            if masker is not None:
+        explained = explain_and_read(
+            classifier=classifier, pixels=torch.stack([p for _, _, p in batch]).to(device), settings=settings,
+            targets=[target] * len(batch) if target is not None else None, image_ids=[sha for _, sha, _ in batch],
+            circuits=args.circuits,
+        )
+        for (path, sha, _), item in zip(batch, explained, strict=True):
+            ex = item.explanation
+            record = _record(path, sha, ex, classes, args, settings.config)
+            if settings.masker is not None:
                 record["masker"] = {"file": str(args.masker), "refine_steps": args.refine_steps,
-                                    "trained_on_this_image": sha in masker.image_hashes}
-            if args.circuits:
-                record["circuits"] = _circuits(classifier, ex, sha)
+                                    "trained_on_this_image": sha in settings.masker.image_hashes}
+            if item.circuits:
+                original, explanation = item.circuits
+                record["circuits"] = {"original": original, "explanation": explanation,
+                                      "edge_jaccard": item.edge_jaccard}
             _write_outputs(out_root / f"{path.stem}-{sha[:8]}", ex, record, classes)
             done += 1
             m = ex.metrics
@@ -135,22 +128,9 @@ def _record(path: Path, sha: str, ex, classes: list[str], args, config) -> dict:
     }
 
 
-def _circuits(classifier, ex, sha: str) -> dict:
-    """Read both circuits, verify each by ablation, and keep them for writing next to the figures."""
-    from .ablation import read_verified_circuits
-    from .readout import edge_jaccard
-
-    original, explanation = read_verified_circuits(classifier, ex.pixels, ex.explanation, ex.target, image_id=sha)
-    return {
-        "original": original,
-        "explanation": explanation,
-        "edge_jaccard": edge_jaccard(original, explanation),
-    }
-
-
 def _write_outputs(folder: Path, ex, record: dict, classes: list[str]) -> None:
     """Write into a temporary folder, then swap it in: a folder is complete or absent, never half-written."""
-    from .figures import to_pil, write_explanation_figure
+    from ..figures import to_pil, write_circuit_figure, write_explanation_figure
 
     tmp = folder.with_name(folder.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -168,8 +148,6 @@ def _write_outputs(folder: Path, ex, record: dict, classes: list[str]) -> None:
     )
     circuits = record.pop("circuits", None)
     if circuits:
-        from .circuit_figure import write_circuit_figure
-
         write_circuit_figure(circuits["original"], circuits["explanation"], tmp / "circuits.png")
         for kind in ("original", "explanation"):
             c = circuits[kind]

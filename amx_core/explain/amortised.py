@@ -1,21 +1,17 @@
-"""Fast amortised mode (issue 6 §2): one mask generator trained over many images with the explainer's
-losses, then a new image is explained by one forward pass of it (no classifier pass), optionally a few
-per-image refinement steps, and the same binary-mask choice and report as `explain`.
+"""Amortised mode: one mask generator shared by all images (`SharedUNet`), trained over many images with
+the per-image explainer's objective (`train_masker`); a new image is then explained by one forward pass of
+it (no classifier pass), optionally a few per-image refinement steps, and the same binary-mask selection
+and report as `explain` (`explain_amortised`).
 
-    amx-train-masker --images DIR --model efficientnet_lite0 --out masker.pt [--epochs N] [--preset default]
-    amx-explain photo.jpg --masker masker.pt [--refine-steps 3]
-
-The masker file (torch.save of plain data) holds the generator's state dict, the model name, the config,
-the sha256 of every training image (so a record can say whether an image was seen in training) and the
-median area selected on the training images (the area goal of the optional refinement).
+A masker file (`Masker.save`, torch.save of plain data) holds the generator's state dict, the model name,
+the config, the sha256 of every training image (so a record can say whether an image was seen in
+training) and the median area selected on the training images (the area goal of the optional refinement).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import statistics
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,23 +21,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backgrounds import background_batch
-from .config import ExplainConfig, get_preset
-from .errors import AmxError, run_cli
-from .explain import (
-    Explanation,
-    Progress,
-    _mask_logits,
-    _report,
-    _select_masks,
-    class_activation_map,
-    explanation_records,
-    objective_terms,
-)
-from .hooks import capture, frozen
+from ..backgrounds import background_batch
+from ..config import ExplainConfig, get_preset
+from ..errors import AmxError
+from ..hooks import capture, frozen
+from ..models import Classifier, apply_mask
+from .explainer import Progress, class_activation_map
+from .explanation import Explanation, explanation_records
 from .masker import MaskUNet
-from .metrics import top_mask
-from .models import Classifier, apply_mask
+from .objective import objective_terms
+from .selection import add_report, mask_logits, select_masks, select_sequential
 
 FORMAT = "amx-masker/1"
 
@@ -203,7 +192,7 @@ def train_masker(
         pixels = images.detach().to(device)
         hashes = tuple(pixels_sha256(p) for p in pixels)
     else:
-        from .images import file_sha256, load_image
+        from ..images import file_sha256, load_image
 
         pixels = torch.stack([classifier.preprocess(load_image(p)) for p in images]).to(device)
         hashes = tuple(file_sha256(p) for p in images)
@@ -242,7 +231,7 @@ def train_masker(
                 goals = (torch.tensor(lo_area).log() + u * (torch.tensor(hi).log() - torch.tensor(lo_area).log()))
                 goals = goals.exp().to(device)
                 tau = cfg.temperature * (cfg.temperature_end / cfg.temperature) ** (step / max(1, total - 1))
-                soft = torch.sigmoid(_mask_logits(net.scores(x, cam), goals, tau, cfg, (h, w)))
+                soft = torch.sigmoid(mask_logits(net.scores(x, cam), goals, tau, cfg, (h, w)))
                 m = soft
                 if step >= st_step:
                     m = (soft > 0.5).to(soft) + soft - soft.detach()
@@ -268,7 +257,7 @@ def train_masker(
                 target = classifier(pixels[i : i + 16]).argmax(1)
                 cam = class_activation_map(classifier, acts[taps[-1]], target)
                 rank = _rank(net, pixels[i : i + 16], cfg, cam)
-                masks, _ = _select_masks(classifier, pixels[i : i + 16], rank, target, cfg)
+                masks, _ = select_masks(classifier, pixels[i : i + 16], rank, target, cfg)
                 areas += [float(mk.mean()) for mk in masks]
     return Masker(net=net, model=classifier.spec.name, config=cfg, image_hashes=hashes,
                   start_area=statistics.median(areas),
@@ -280,7 +269,7 @@ def _rank(gen, pixels: torch.Tensor, cfg: ExplainConfig, cam: torch.Tensor | Non
     """The generator's ranking at the input size (as `explain` ranks after its optimisation)."""
     b, _, h, w = pixels.shape
     goals = torch.full((b,), cfg.area_target, device=pixels.device)
-    return _mask_logits(gen.scores(pixels, cam), goals, cfg.temperature_end, cfg, (h, w))
+    return mask_logits(gen.scores(pixels, cam), goals, cfg.temperature_end, cfg, (h, w))
 
 
 # -------------------------------------------------------------------------------------------- explaining
@@ -304,8 +293,8 @@ def explain_amortised(
     and on the random backgrounds (the acceptance test of `explain`), and the same report.
 
     `search="sequential"` is `explain`'s ladder search probe for probe, each probe stopping as soon as
-    its verdict is known (the same mask, fewer passes; see `_select_sequential`); `search="binary"`
-    calls `explain`'s own `_select_masks` (batched probes). `classifier_passes` counts every image forward.
+    its verdict is known (the same mask, fewer passes; see `select_sequential`); `search="binary"`
+    calls `explain`'s own `select_masks` (batched probes). `classifier_passes` counts every image forward.
     """
     if masker.model != classifier.spec.name:
         raise MaskerFileError(f"masker trained for model {masker.model!r}, classifier is {classifier.spec.name!r}")
@@ -334,11 +323,11 @@ def explain_amortised(
         with torch.no_grad():
             rank = _rank(gen, pixels, cfg, cam)
             if search == "binary":
-                masks, sel = _select_masks(classifier, pixels, rank, target, cfg)
+                masks, sel = select_masks(classifier, pixels, rank, target, cfg)
                 logits_e = classifier(apply_mask(pixels, masks, classifier.baseline))
                 passes = [p + sel + 1 for p in passes]
             else:
-                masks, logits_e, sel_passes = _select_sequential(classifier, pixels, rank, target, cfg)
+                masks, logits_e, sel_passes = select_sequential(classifier, pixels, rank, target, cfg)
                 passes = [p + s for p, s in zip(passes, sel_passes, strict=True)]
         seconds = time.perf_counter() - start
         source = "amortised" + (f"+refine{refine_steps}" if refine_steps else "")
@@ -348,7 +337,7 @@ def explain_amortised(
         ])
         if report:
             for ex in out:
-                _report(classifier, ex, cfg)
+                add_report(classifier, ex, cfg)
     return out
 
 
@@ -365,7 +354,7 @@ def _refine(classifier, pixels, acts, ref, logits_x, target, net: SharedUNet, ma
     rngs = [torch.Generator().manual_seed(cfg.seed + 1) for _ in range(b)]
     goals = torch.full((b,), masker.start_area, device=device)
     for step in range(steps):
-        soft = torch.sigmoid(_mask_logits(gen.scores(pixels, cam), goals, cfg.temperature_end, cfg, (h, w)))
+        soft = torch.sigmoid(mask_logits(gen.scores(pixels, cam), goals, cfg.temperature_end, cfg, (h, w)))
         m = (soft > 0.5).to(soft) + soft - soft.detach()
         bg = background_batch([kinds[(step * nr + j) % len(kinds)] for j in range(nr) for _ in range(b)],
                               pixels.cpu().repeat(nr, 1, 1, 1), rngs * nr, blur_sigma=cfg.blur_sigma).to(device)
@@ -388,148 +377,3 @@ class _Refined(nn.Module):
     def scores(self, pixels: torch.Tensor, _cam=None) -> torch.Tensor:
         z = self.copies(pixels)
         return z if self.term is None else z + self.term
-
-
-def _select_sequential(classifier, pixels, rank, target, cfg: ExplainConfig):
-    """`_select_masks` itself, probe for probe (the same bisection of the ladder, the same acceptance test:
-    label kept on the baseline and on `check_pass` of `check_backgrounds` seeded random backgrounds), but
-    each probe shows the classifier one image at a time and stops as soon as the verdict is known: a
-    probe that loses the label on the baseline costs one pass, not 1 + `check_backgrounds`. So it
-    chooses the same level with fewer passes. Per image: masks, the baseline logits of the chosen mask
-    (no extra pass when it was probed) and the passes spent."""
-    ladder = [a for a in cfg.area_ladder if a >= cfg.area_floor] or [1.0]
-    top = len(ladder) - 1
-    base = classifier.baseline
-    k, kinds = cfg.check_backgrounds, cfg.background_kinds
-    need = min(cfg.check_pass, k)
-    masks, logits_out, passes = [], [], []
-    for i in range(pixels.shape[0]):
-        img, t = pixels[i : i + 1], int(target[i])
-        spent = 0
-        black: dict[int, torch.Tensor] = {}
-        lo, hi = 0, top  # the top level is accepted unprobed if nothing smaller passes, as in `_select_masks`
-        while lo < hi:
-            mid = (lo + hi) // 2
-            cand = top_mask(rank[i], ladder[mid])[None]
-            black[mid] = classifier(apply_mask(img, cand, base))
-            spent += 1
-            good = int(black[mid].argmax(1)) == t
-            if good:
-                ok = bad = 0
-                for j in range(k):
-                    if ok >= need or bad > k - need:
-                        break
-                    bg = background_batch([kinds[j % len(kinds)]], img.cpu(),
-                                          [torch.Generator().manual_seed(cfg.seed + 1000 + j)],
-                                          blur_sigma=cfg.blur_sigma).to(img.device)
-                    kept = int(classifier(img * cand + bg * (1 - cand)).argmax(1)) == t
-                    spent += 1
-                    ok, bad = ok + kept, bad + (not kept)
-                good = ok >= need
-            if good:
-                hi = mid
-            else:
-                lo = mid + 1
-        mask = top_mask(rank[i], ladder[lo])
-        if lo not in black:
-            black[lo] = classifier(apply_mask(img, mask[None], base))
-            spent += 1
-        masks.append(mask)
-        logits_out.append(black[lo])
-        passes.append(spent)
-    return torch.stack(masks), torch.cat(logits_out), passes
-
-
-# --------------------------------------------------------------------------------------------------- CLI
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="amx-train-masker",
-                                description="train one mask generator over many images (amortised mode)")
-    p.add_argument("--images", required=True, nargs="+", help="image folder(s) or files to train on")
-    p.add_argument("--model", default="efficientnet_lite0")
-    p.add_argument("--weights", default=None, help="a state-dict file for the model (torchvision models)")
-    p.add_argument("--out", required=True, help="masker file to write")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--preset", default="default", help="compact | default | relaxed | object")
-    p.add_argument("--holdout-list", default=None,
-                   help="a file of image paths or sha256 hashes (one a line) never to train on")
-    p.add_argument("--no-augment", action="store_true", help="no random crops and flips")
-    p.add_argument("--recursive", action="store_true")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--seed", type=int, default=0)
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_cli("amx-train-masker", lambda: _train_cli(args), interrupted="nothing written")
-
-
-def read_holdout(path: str | Path) -> set[str]:
-    p = Path(path)
-    try:
-        lines = p.read_text().splitlines()
-    except OSError as exc:
-        raise AmxError(f"--holdout-list {p}: {'missing' if not p.exists() else exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise AmxError(f"--holdout-list {p}: not a text file") from None
-    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
-
-
-def _train_cli(args) -> int:
-    from .images import discover_images, file_sha256, load_image
-    from .models import check_device, load_classifier
-    from .progress import ProgressBar
-
-    if args.epochs < 1:
-        raise AmxError(f"--epochs {args.epochs}: must be at least 1")
-    if args.batch_size < 1:
-        raise AmxError(f"--batch-size {args.batch_size}: must be at least 1")
-    config = get_preset(args.preset).with_(seed=args.seed)
-    holdout = read_holdout(args.holdout_list) if args.holdout_list else set()
-    out = Path(args.out)
-    if out.is_dir():
-        raise AmxError(f"--out {out}: is a folder, expected a file name")
-    skipped: list[str] = []
-
-    def fail(err) -> None:
-        skipped.append(str(err))
-        print(f"amx-train-masker: skipped {err}", file=sys.stderr)
-
-    files = discover_images(args.images, recursive=args.recursive, on_error=fail)
-    device = check_device(args.device)
-    classifier = load_classifier(args.model, weights=args.weights, device=device)
-    keep, pixels, hashes, held = [], [], [], 0
-    for f in files:
-        try:
-            sha = file_sha256(f)
-            if sha in holdout or str(f) in holdout or f.name in holdout:
-                held += 1
-                continue
-            pixels.append(classifier.preprocess(load_image(f)))
-        except AmxError as err:
-            fail(err)
-            continue
-        keep.append(f)
-        hashes.append(sha)
-    if not pixels:
-        raise AmxError(f"no training images in {' '.join(args.images)}" + (f" ({held} held out)" if held else ""))
-    n = len(pixels)
-    bar = ProgressBar(args.epochs * ((n + min(args.batch_size, n) - 1) // min(args.batch_size, n)), "train masker")
-    t0 = time.perf_counter()
-    masker = train_masker(classifier, torch.stack(pixels).to(device), config=config, epochs=args.epochs,
-                          batch_size=args.batch_size, augment=not args.no_augment, seed=args.seed,
-                          progress=lambda done, total: bar.advance())
-    bar.close()
-    masker.image_hashes = tuple(hashes)
-    masker.info["files"] = [str(f) for f in keep]
-    masker.save(out)
-    print(f"amx-train-masker: trained on {n} images ({held} held out, {len(skipped)} skipped) in "
-          f"{time.perf_counter() - t0:.0f} s; start area {masker.start_area:.1%}; wrote {out}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

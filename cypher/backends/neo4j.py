@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -21,10 +20,9 @@ from neo4j.graph import Path as GraphPath
 
 from amx_core.errors import StoreError
 
-from . import statements as st
-from .store import Exec, Store, plain, schema_statements
+from ..base import Exec, Statement, Store, plain
+from ..statements import Batch
 
-SCHEMA_FILE = Path(__file__).with_name("schema") / "neo4j.cypher"
 CONNECT_SECONDS = 5.0  # TCP connect and handshake
 ACQUIRE_SECONDS = 10.0  # waiting for a pooled connection
 RETRY_SECONDS = 10.0  # managed-transaction retries on transient errors and lost connections
@@ -93,9 +91,6 @@ class Neo4jStore(Store):
     def __str__(self) -> str:
         return f"Neo4j store {self.uri}" + (f" database {self.database}" if self.database else "")
 
-    def _schema_statements(self) -> list[str]:
-        return schema_statements(SCHEMA_FILE)
-
     def _transaction(self, work: Callable[[Exec], Any], *, write: bool, what: str) -> Any:
         if self._driver is None:
             raise StoreError(f"{self} is closed")
@@ -104,15 +99,17 @@ class Neo4jStore(Store):
         def unit(tx: neo4j.ManagedTransaction) -> Any:
             element_ids: dict[str, str] = {}  # act id -> element id, for this transaction only
 
-            def execute(text: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-                if text == st.CREATE_ACTS:
-                    element_ids.update((r["id"], r["eid"]) for r in tx.run(st.NEO4J_CREATE_ACTS, params))
-                    return []
-                if text in st.NEO4J_BY_ELEMENT_ID:  # FLOW and LOGIT rows: swap act ids for element ids
-                    rows = [{**r, **{k: element_ids[r[k]] for k in ("src", "dst") if k in r}}
-                            for r in params["rows"]]
-                    text, params = st.NEO4J_BY_ELEMENT_ID[text], {**params, "rows": rows}
-                result = tx.run(text, params)
+            def execute(statement: Statement, params: dict[str, Any]) -> list[dict[str, Any]]:
+                if isinstance(statement, Batch):
+                    if statement.act_keys:  # the text takes these acts by element id
+                        rows = [{**r, **{k: element_ids[r[k]] for k in statement.act_keys}}
+                                for r in params["rows"]]
+                        params = {**params, "rows": rows}
+                    if statement.returns_element_ids:
+                        element_ids.update((r["id"], r["eid"]) for r in tx.run(statement.neo4j, params))
+                        return []
+                    statement = statement.neo4j
+                result = tx.run(statement, params)
                 return [{k: _plain(v) for k, v in record.items()} for record in result]
 
             return work(execute)

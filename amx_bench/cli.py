@@ -1,7 +1,7 @@
 """`amx-bench`: AMX against established explanation methods on the same images, model and machine.
 
 Every method runs on every image (one image at a time, the classifier's own top-1 class as target);
-the same metric code scores every method (amx_core.sufficiency, amx_core.metrics):
+the same metric code scores every method (amx_bench.sufficiency, amx_core.metrics):
 - minimal sufficient area: the smallest fraction of top-ranked pixels, on a ladder of 0.5% steps up to
   10% then 1% steps, that keeps the top-1 label with every other pixel the classifier's grey baseline;
 - label kept and robustness (share of 16 random backgrounds outside the mask keeping the label) at it;
@@ -26,14 +26,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import EXIT_OK, EXIT_SOME_FAILED, AmxError, BadImageError, run_cli
+from amx_core.errors import EXIT_OK, EXIT_SOME_FAILED, AmxError, BadImageError, run_cli
 
 CSV_FIELDS = ["image", "method", "variant", "target", "class", "area", "label_kept", "robustness", "deletion_auc",
               "insertion_auc", "seconds", "forward_passes", "backward_passes", "runs_in"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .saliency_methods import METHODS
+    from .methods import METHODS
 
     p = argparse.ArgumentParser(prog="amx-bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--images", required=True, help="folder of images (searched recursively)")
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_methods(values: list[str] | None) -> list[str]:
-    from .saliency_methods import METHODS, get_method
+    from .methods import METHODS, get_method
 
     if not values:
         return list(METHODS)
@@ -75,7 +75,7 @@ def parse_methods(values: list[str] | None) -> list[str]:
 def usable_methods(methods: list, *, explicit: bool) -> list:
     """Methods named with --methods must all run (one clear error otherwise); from the default list, a
     peer whose package is missing is left out with a one-line note, so the bench runs without the extra."""
-    from .saliency_methods import check_available
+    from .methods import check_available
 
     if explicit:
         for m in methods:
@@ -141,9 +141,10 @@ class Row:
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     import torch
 
-    from .images import discover_images, load_image
-    from .models import check_device, imagenet_classes, load_classifier
-    from .saliency_methods import get_method
+    from amx_core.images import discover_images, load_image
+    from amx_core.models import check_device, imagenet_classes, load_classifier
+
+    from .methods import get_method
 
     images_dir = Path(args.images)
     if not images_dir.exists():
@@ -235,9 +236,10 @@ def _runs_in(method) -> str:
 
 def _evaluate(classifier, image, target, method, name, class_name, runs_in, args):
     """Run one method on one image and score it: rows for its ranking and its own mask, and what to draw."""
-    from .config import BACKGROUND_KINDS
-    from .metrics import deletion_insertion_auc, robustness_rate
-    from .saliency_methods import run_method
+    from amx_core.config import BACKGROUND_KINDS
+    from amx_core.metrics import deletion_insertion_auc, robustness_rate
+
+    from .methods import run_method
     from .sufficiency import label_kept, minimal_sufficient_area
 
     att = run_method(method, classifier, image, target)

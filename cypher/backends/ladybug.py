@@ -18,10 +18,8 @@ import pyarrow as pa
 
 from amx_core.errors import StoreError
 
-from .statements import LADYBUG_LOAD
-from .store import Exec, Store, plain, schema_statements
-
-SCHEMA_FILE = Path(__file__).with_name("schema") / "ladybug.cypher"
+from ..base import Exec, Statement, Store, plain
+from ..statements import Batch
 
 
 class LadybugStore(Store):
@@ -47,8 +45,8 @@ class LadybugStore(Store):
             except OSError as e:
                 raise StoreError(f"cannot create embedded store {path}: {e.strerror or e} ({path.parent})") from None
         try:
-            # the engine's default buffer pool (a share of RAM, reserved lazily): a fixed 1 GiB pool
-            # ran out during a checkpoint at ~3.4M edges
+            # the engine's default buffer pool (a share of RAM, reserved lazily): a fixed pool can run
+            # out during a checkpoint of a large store
             db = ladybug.Database(str(path), read_only=read_only)
             conn = ladybug.Connection(db)
         except RuntimeError as e:
@@ -59,14 +57,13 @@ class LadybugStore(Store):
     def __str__(self) -> str:
         return f"embedded store {self.path}"
 
-    def _schema_statements(self) -> list[str]:
-        return schema_statements(SCHEMA_FILE)
-
-    def _execute(self, text: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        if text in LADYBUG_LOAD:  # a batch: hand the rows over as an Arrow table
+    def _execute(self, statement: Statement, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if isinstance(statement, Batch):  # `LOAD FROM $rows`: hand the rows over as an Arrow table
             rows = params["rows"]
             table = pa.table({k: [r[k] for r in rows] for k in rows[0]})
-            text, params = LADYBUG_LOAD[text], {**params, "rows": table}
+            text, params = statement.ladybug, {**params, "rows": table}
+        else:
+            text = statement
         result = self._conn.execute(text, params)
         if isinstance(result, list):  # several `;`-separated statements
             for r in result:

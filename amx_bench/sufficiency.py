@@ -1,51 +1,34 @@
-"""Metrics that compare explanation methods with the same code for every method (amx-bench).
+"""Method-agnostic scores for amx-bench, and the count of classifier passes a method spends.
 
-Every function takes a saliency map [H,W] (higher = more important) or a binary mask, the image
-[3,H,W] in [0,1], the target class and the classifier's grey `baseline` [1,3,1,1] or [3,1,1]. Pixels
-are ranked by a stable descending sort of the saliency (ties: lower flat index first), the same order
-`metrics.deletion_insertion_auc` uses.
+Every score takes a saliency map [H,W] (higher = more important) or a binary mask, the image [3,H,W] in
+[0,1], the target class and the classifier's grey `baseline` ([1,3,1,1] or [3,1,1]), so that every
+method is judged by the same code. Pixels are ranked by `amx_core.metrics.ranking` (stable: ties keep
+the lower flat index first), the order deletion/insertion AUC uses too.
 
 Minimal sufficient area: keep the top-ranked fraction `a` of the pixels and show the baseline grey in
-the rest; the smallest `a` on `SUFFICIENCY_LADDER` whose top-1 class is the target. The ladder is
-0.5% to 10% in steps of 0.5%, then 11% to 100% in steps of 1% (110 levels). Every level is checked in
+the rest; the smallest `a` on `SUFFICIENCY_LADDER` whose top-1 class is the target. The ladder is 0.5%
+to 10% in steps of 0.5%, then 11% to 100% in steps of 1% (110 levels). Every level is checked in
 ascending order (no assumption that keeping more pixels keeps the label), so the answer is the first
-level that keeps it; the last level is the whole image, which keeps the top-1 label by definition, so
-a ranking always has an area.
+level that keeps it; the last level is the whole image, which keeps the top-1 label by definition, so a
+ranking always has an area.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-Predict = Callable[[torch.Tensor], torch.Tensor]  # pixels [N,3,H,W] -> logits [N,C]
+from amx_core.hooks import hooked
+from amx_core.metrics import Predict, top_mask
+from amx_core.models import apply_mask
 
 SUFFICIENCY_LADDER: tuple[float, ...] = tuple(
     [round(0.005 * k, 4) for k in range(1, 21)] + [round(0.01 * k, 4) for k in range(11, 101)]
 )
-
-
-def ranking(saliency: torch.Tensor) -> torch.Tensor:
-    """Flat pixel indices, most salient first (stable: ties keep the lower index first)."""
-    return torch.argsort(saliency.flatten(), descending=True, stable=True)
-
-
-def top_fraction_mask(saliency: torch.Tensor, fraction: float) -> torch.Tensor:
-    """Binary mask [1,H,W] keeping round(fraction * H*W) top-ranked pixels (at least one)."""
-    h, w = saliency.shape[-2:]
-    n = h * w
-    k = max(1, min(n, round(fraction * n)))
-    keep = torch.zeros(n, device=saliency.device)
-    keep[ranking(saliency)[:k]] = 1.0
-    return keep.view(1, h, w)
-
-
-def _grey(baseline: torch.Tensor) -> torch.Tensor:
-    return baseline.reshape(3, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -64,13 +47,12 @@ def minimal_sufficient_area(
     shown as `baseline`. Levels go in ascending order, `chunk` at a time; the scan stops at the first
     chunk that holds a level keeping the label. With no level keeping it, the area is 1.0 (whole image)."""
     levels = sorted(set(float(a) for a in ladder))
-    grey = _grey(baseline)
+    grey = baseline.reshape(3, 1, 1)
     passes = 0
     for start in range(0, len(levels), chunk):
         part = levels[start : start + chunk]
-        masks = torch.stack([top_fraction_mask(saliency, a) for a in part])
-        batch = image * masks + grey * (1 - masks)
-        pred = predict(batch).argmax(1)
+        masks = torch.stack([top_mask(saliency, a, stable=True) for a in part])
+        pred = predict(apply_mask(image, masks, grey)).argmax(1)
         passes += len(part)
         hits = (pred == target).nonzero()
         if hits.numel():
@@ -84,7 +66,7 @@ def minimal_sufficient_area(
 def label_kept(predict: Predict, image: torch.Tensor, mask: torch.Tensor, target: int, *,
                baseline: torch.Tensor) -> bool:
     """Whether the image with only `mask` kept (the rest `baseline` grey) still has top-1 `target`."""
-    e = image * mask + _grey(baseline) * (1 - mask)
+    e = apply_mask(image, mask, baseline.reshape(3, 1, 1))
     return bool(int(predict(e[None]).argmax(1)) == target)
 
 
@@ -101,8 +83,9 @@ class PassCount:
 def count_passes(model: nn.Module) -> Iterator[PassCount]:
     """Count images forwarded through `model` and backward passes through its output, inside the block.
 
-    One forward hook on the module (removed in `finally`); a backward pass is counted when a gradient
-    reaches the output tensor (a tensor hook registered only on outputs that require grad)."""
+    A forward hook on the model itself (`amx_core.hooks.hooked`, removed when the block ends); a backward
+    pass is counted when a gradient reaches the output tensor (a tensor hook, registered only on outputs
+    that require grad)."""
     count = PassCount()
 
     def on_backward(n: int):
@@ -118,14 +101,10 @@ def count_passes(model: nn.Module) -> Iterator[PassCount]:
         if torch.is_tensor(output) and output.requires_grad:
             output.register_hook(on_backward(n))
 
-    handle = model.register_forward_hook(on_forward)
-    try:
+    with hooked(model, forward={"": on_forward}):
         yield count
-    finally:
-        handle.remove()
 
 
 __all__ = [
     "SUFFICIENCY_LADDER", "PassCount", "Sufficiency", "count_passes", "label_kept", "minimal_sufficient_area",
-    "ranking", "top_fraction_mask",
 ]

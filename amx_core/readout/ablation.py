@@ -1,5 +1,5 @@
-"""Verification of circuits by intervention (DESIGN §7.6): ablate channels at the tapped layers and
-watch the target logit.
+"""Verification of circuits by intervention: ablate channels at the tapped layers and watch the target
+logit (and, for single edges, the target channel).
 
 * Sufficiency: keep only the circuit's channels at every tapped layer, ablate all others.
 * Necessity: ablate only the circuit's channels.
@@ -12,7 +12,7 @@ means, mean-ablating the last tap changes nothing a global-pool head can see, so
 reference is a weak test at the last layer; `zero` and dataset-mean references are the strict ones.
 
 All results are plain dicts of floats (and, for curves, lists of floats), ready for `Circuit.metrics`
-and JSON. Hooks that modify outputs are registered by `intervene` and removed in `finally`.
+and JSON. Output-editing hooks exist only inside `intervene` (built on `hooks.hooked`).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from .circuit import Circuit
-from .hooks import capture, frozen
-from .models import Classifier, apply_mask
-from .readout import DEFAULT_READOUT, ReadoutConfig, circuit_channels
+from ..circuit import Circuit, split_cid
+from ..hooks import capture, frozen, hooked
+from ..models import Classifier, apply_mask
+from .reader import DEFAULT_READOUT, ReadoutConfig, circuit_channels, read_circuit
 
 ABLATION_MODES = ("zero", "mean")
 Channels = Mapping[str, Sequence[int]]  # tapped layer -> channel indices
@@ -35,19 +35,9 @@ Channels = Mapping[str, Sequence[int]]  # tapped layer -> channel indices
 @contextmanager
 def intervene(model: nn.Module, edits: Mapping[str, Callable[[torch.Tensor], torch.Tensor]]) -> Iterator[None]:
     """Inside the block, the output of each named module is replaced by `edits[name](output)`.
-    Hooks are removed in `finally`, also when the block raises."""
-    modules = dict(model.named_modules())
-    missing = [n for n in edits if n not in modules]
-    if missing:
-        raise KeyError(f"model has no module named {missing[0]!r}")
-    handles = []
-    try:
-        for name, fn in edits.items():
-            handles.append(modules[name].register_forward_hook(lambda _m, _i, out, fn=fn: fn(out)))
+    The hooks go when the block ends, also when it raises; an unknown name raises KeyError first."""
+    with hooked(model, forward={name: (lambda _m, _i, out, fn=fn: fn(out)) for name, fn in edits.items()}):
         yield
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def circuit_to_channels(circuit: Circuit) -> dict[str, list[int]]:
@@ -56,12 +46,6 @@ def circuit_to_channels(circuit: Circuit) -> dict[str, list[int]]:
     for n in sorted(circuit.nodes, key=lambda n: (n.layer, n.rank)):
         out.setdefault(n.layer, []).append(n.channel)
     return out
-
-
-def layer_widths(classifier: Classifier, pixels: torch.Tensor) -> dict[str, int]:
-    with frozen(classifier), torch.no_grad(), capture(classifier.net, outputs=classifier.spec.taps) as acts:
-        classifier(_batch(pixels))
-    return {t: acts[t].shape[1] for t in classifier.spec.taps}
 
 
 def random_channels(channels: Channels, widths: Mapping[str, int], generator: torch.Generator) -> dict[str, list[int]]:
@@ -242,8 +226,6 @@ def curve_metrics(curve: Mapping[str, Sequence[float]], prefix: str = "suffcurve
 def edge_effects(classifier: Classifier, pixels: torch.Tensor, circuit: Circuit) -> dict[tuple[str, str], float]:
     """Measured effect of every circuit edge: zero-ablate the source channel alone at its tap and take
     |change of the target channel's spatial mean| at the next tap. One batched pass per layer pair."""
-    from .circuit import split_cid
-
     taps = list(circuit.layers)
     by_src: dict[str, list[int]] = {}
     for e in circuit.edges:
@@ -282,8 +264,6 @@ def edge_fidelity(classifier: Classifier, pixels: torch.Tensor, circuit: Circuit
     """How well edge weights predict intervention: Spearman rank correlation between each edge's weight
     and its measured effect (`edge_effects`), per target node (mean over targets) and over all edges of
     a layer pair (mean over pairs); plus the share of targets whose heaviest edge has the largest effect."""
-    from .circuit import split_cid
-
     effects = edge_effects(classifier, pixels, circuit)
     by_dst: dict[str, list[tuple[float, float]]] = {}
     by_pair: dict[str, list[tuple[float, float]]] = {}
@@ -311,19 +291,11 @@ def dataset_reference(classifier: Classifier, images: Sequence[torch.Tensor]) ->
     return {t: v / len(images) for t, v in total.items()}
 
 
-__all__ = [
-    "ABLATION_MODES", "intervene", "circuit_to_channels", "random_channels", "ablated_logits",
-    "verify_circuit", "sufficiency_curve", "edge_effects", "edge_fidelity", "curve_metrics", "dataset_reference", "clean_means", "layer_widths",
-]
-
-
 def read_verified_circuits(classifier: Classifier, pixels: torch.Tensor, explanation: torch.Tensor, target: int, *,
                            image_id: str, config: ReadoutConfig = DEFAULT_READOUT,
                            n_random: int = 5) -> tuple[Circuit, Circuit]:
     """The original's and the explanation's circuits for `target`, each with its ablation checks in
     its metrics (what amx-explain and amx-ingest both record)."""
-    from .readout import read_circuit
-
     circuits = []
     for kind, x in (("original", pixels), ("explanation", explanation)):
         c = read_circuit(classifier, x, config=config, image_id=image_id, kind=kind, class_index=target)
@@ -331,3 +303,9 @@ def read_verified_circuits(classifier: Classifier, pixels: torch.Tensor, explana
         circuits.append(c)
     return circuits[0], circuits[1]
 
+
+__all__ = [
+    "ABLATION_MODES", "intervene", "circuit_to_channels", "random_channels", "clean_means", "ablated_logits",
+    "verify_circuit", "sufficiency_curve", "curve_metrics", "edge_effects", "edge_fidelity", "dataset_reference",
+    "read_verified_circuits",
+]

@@ -1,0 +1,189 @@
+"""The per-image activation-matching explainer: a U-Net per image learns a binary mask m so that
+e = m*x keeps the classifier's prediction and intermediate activations (the paper's objective), then
+the smallest binary mask on an area ladder that keeps the label, also over random backgrounds, is
+chosen and reported. The generator's free grid starts from a ranking that already means something:
+the class-activation map of the reference pass, or coarse occlusion."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..backgrounds import background_batch
+from ..config import ExplainConfig, get_preset
+from ..hooks import capture, frozen
+from ..models import Classifier, apply_mask
+from .explanation import Explanation, explanation_records
+from .masker import MaskUNet
+from .objective import objective_terms
+from .selection import add_report, area_goals, mask_logits, select_masks
+
+Progress = Callable[[int, int], None]  # (step done, steps in all)
+
+
+def explain(
+    classifier: Classifier,
+    pixels: torch.Tensor,
+    *,
+    targets: list[int] | None = None,
+    config: ExplainConfig | str = "default",
+    report: bool = True,
+    progress: Progress | None = None,
+    trace: list[dict[str, float]] | None = None,
+) -> list[Explanation]:
+    """Explain a batch of images [B,3,H,W] in [0,1] (on the classifier's device).
+
+    `targets` defaults to each image's top-1 class. `report` adds robustness over random backgrounds,
+    deletion/insertion AUC and the per-region check (extra classifier passes, counted apart).
+    `trace`, when given, receives one dict of batch-mean loss terms per step (for tuning and benchmarks).
+    """
+    cfg = get_preset(config) if isinstance(config, str) else config
+    if len(cfg.layer_weights) != len(classifier.spec.taps):
+        raise ValueError(f"config has {len(cfg.layer_weights)} layer weights, model taps {len(classifier.spec.taps)}")
+    start = time.perf_counter()
+    with frozen(classifier), capture(classifier.net, classifier.spec.taps) as acts:
+        result = _optimise_and_select(classifier, pixels, acts, targets, cfg, progress, trace)
+        seconds = time.perf_counter() - start
+        for ex in result:
+            ex.metrics["seconds"] = seconds / len(result)
+            if report:
+                add_report(classifier, ex, cfg)
+    return result
+
+
+def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, progress, trace):
+    b, _, h, w = pixels.shape
+    device = pixels.device
+    taps = classifier.spec.taps
+    base = classifier.baseline
+    with torch.no_grad():
+        logits_x = classifier(pixels)
+        ref = {t: acts[t].detach().clone() for t in taps}
+    passes = 1
+    target = torch.tensor(targets, device=device) if targets is not None else logits_x.argmax(1)
+
+    gen = MaskUNet.seeded(b, width=cfg.width, resolution=cfg.mask_resolution, seed=cfg.seed,
+                          free_grid=cfg.free_grid).to(device)
+    grid = [p for n, p in gen.named_parameters() if n == "grid"]
+    if cfg.prior != "none":
+        if not grid:
+            raise ValueError(f"prior={cfg.prior!r} initialises the free grid: set free_grid=True")
+        start_grid = _prior(classifier, pixels, target, ref, cfg)
+        if start_grid is not None:  # None: no class map for this architecture, the grid starts flat
+            with torch.no_grad():
+                grid[0].copy_(start_grid)
+        passes += cfg.prior_grid**2 + 1 if cfg.prior == "occlusion" else 0  # the CAM reads the reference pass
+    net_params = [p for n, p in gen.named_parameters() if n != "grid"]
+    opt = torch.optim.Adam(net_params, lr=cfg.unet_lr if cfg.unet_lr is not None else cfg.lr)
+    # the free grid: SGD with momentum on the per-image RMS-normalised gradient. Adam's first steps are
+    # lr * sign(g) for every cell, which leaves the grid in large ties that the quantile shift cannot rank
+    grid_opt = torch.optim.SGD(grid, lr=cfg.lr, momentum=0.9) if grid else None
+    rngs = [torch.Generator().manual_seed(cfg.seed + 1) for _ in range(b)]
+    kinds = cfg.background_kinds
+    st_step = int(cfg.straight_through_from * cfg.steps)
+    sampler = [torch.Generator().manual_seed(cfg.seed + 2) for _ in range(b)]  # per image: batch-independent
+
+    for step in range(cfg.steps):
+        goals = area_goals(step, b, cfg, sampler).to(device)
+        tau = cfg.temperature * (cfg.temperature_end / cfg.temperature) ** (step / max(1, cfg.steps - 1))
+        soft = torch.sigmoid(mask_logits(gen(pixels), goals, tau, cfg, (h, w)))
+        m = soft
+        if step >= st_step:
+            m = (soft > 0.5).to(soft) + soft - soft.detach()  # straight-through binarisation
+        nr = cfg.robust_samples
+        bg = background_batch([kinds[(step * nr + j) % len(kinds)] for j in range(nr) for _ in range(b)],
+                              pixels.cpu().repeat(nr, 1, 1, 1), rngs * nr, blur_sigma=cfg.blur_sigma).to(device)
+        terms = objective_terms(classifier, acts, pixels, m, soft, goals, bg, ref, logits_x, target, cfg)
+        passes += 1 + nr
+        per_image = torch.stack(list(terms.values())).sum(0)
+        if trace is not None:
+            trace.append({k: float(v.detach().mean()) for k, v in terms.items()} | {"soft_area": float(soft.mean())})
+        opt.zero_grad(set_to_none=True)
+        if grid_opt:
+            grid_opt.zero_grad(set_to_none=True)
+        per_image.sum().backward()  # a sum: each image's generator gets its own loss's gradient
+        opt.step()
+        if grid_opt and grid[0].grad is not None:
+            g = grid[0].grad
+            g /= g.flatten(1).pow(2).mean(1).sqrt().view(-1, 1, 1, 1) + 1e-12
+            grid_opt.step()
+        if progress:
+            progress(step + 1, cfg.steps)
+
+    with torch.no_grad():
+        rank = mask_logits(gen(pixels), torch.full((b,), cfg.area_target, device=device), cfg.temperature_end, cfg,
+                           (h, w))
+        masks, select_passes = select_masks(classifier, pixels, rank, target, cfg)
+        source = ["generator"] * b
+        if cfg.occlusion_candidate:
+            # a second candidate ranking from coarse occlusion; the smaller verified binary mask wins
+            occ = F.interpolate(occlusion_prior(classifier, pixels, target, cfg), size=(h, w), mode="bilinear",
+                                align_corners=False)
+            occ_masks, occ_passes = select_masks(classifier, pixels, occ, target, cfg)
+            select_passes += occ_passes + cfg.prior_grid**2 + 1
+            for i in range(b):  # the ranking stays the generator's: benchmarks rank pixels by it
+                if float(occ_masks[i].mean()) < float(masks[i].mean()):
+                    masks[i], source[i] = occ_masks[i], "occlusion"
+        logits_e = classifier(apply_mask(pixels, masks, base))
+    passes += select_passes + 1
+    return explanation_records(pixels, target, masks, rank, logits_x, logits_e, base[0], [
+        {"steps": cfg.steps, "classifier_passes": passes, "mask_source": source[i]} for i in range(b)
+    ])
+
+
+def class_activation_map(classifier: Classifier, feats: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+    """CAM of `target` from the last tapped layer's features of a pass already made: the head's weights
+    for the class times each position's features, standardised per image ([B,1,h,w]); None when the last
+    tap is not the head's input (no spatial map to read)."""
+    head = classifier.module(classifier.spec.head)
+    if not isinstance(head, nn.Linear) or feats.dim() != 4 or feats.shape[1] != head.in_features:
+        return None
+    return _standardised(torch.einsum("bchw,bc->bhw", feats, head.weight[target])[:, None]).detach()
+
+
+def _standardised(maps: torch.Tensor) -> torch.Tensor:
+    """Each image's map [B,1,h,w] shifted and scaled to mean 0, standard deviation 1 (a ranking's scale)."""
+    flat = maps.flatten(1)
+    return ((flat - flat.mean(1, keepdim=True)) / (flat.std(1, keepdim=True) + 1e-6)).view_as(maps)
+
+
+def _prior(classifier, pixels, target, ref, cfg: ExplainConfig) -> torch.Tensor | None:
+    """The free grid's starting ranking, standardised per image at the generator's resolution; None for
+    "cam" on an architecture whose last tap is not the linear head's spatial input (VGG, MobileNetV3)."""
+    if cfg.prior == "occlusion":
+        return occlusion_prior(classifier, pixels, target, cfg)
+    if cfg.prior == "cam":
+        cam = class_activation_map(classifier, ref[classifier.spec.taps[-1]], target)
+        if cam is None:
+            return None
+        return _standardised(F.interpolate(cam, size=(cfg.mask_resolution,) * 2, mode="bilinear",
+                                           align_corners=False))
+    raise ValueError(f"unknown prior {cfg.prior!r}: none, occlusion or cam")
+
+
+def occlusion_prior(classifier: Classifier, pixels: torch.Tensor, target: torch.Tensor,
+                    cfg: ExplainConfig) -> torch.Tensor:
+    """Necessity of each cell of a coarse `prior_grid` x `prior_grid` grid: the drop of the target's
+    log-probability when that cell alone is set to the baseline (forward passes only, one per cell).
+    Returned standardised per image at the generator's resolution, to start the free grid from a
+    ranking that already means something (from a flat start, the first gradient step replaces the
+    ranking with that gradient's sign pattern)."""
+    b, _, h, w = pixels.shape
+    g = cfg.prior_grid
+    cells = torch.eye(g * g, device=pixels.device).view(g * g, 1, g, g)
+    holes = 1 - F.interpolate(cells, size=(h, w), mode="nearest")
+    base = classifier.baseline
+    out = []
+    for i in range(b):
+        lp0 = torch.log_softmax(classifier(pixels[i : i + 1]), 1)[0, target[i]]
+        lp = torch.cat([
+            torch.log_softmax(classifier(apply_mask(pixels[i : i + 1], holes[j : j + 16], base)), 1)[:, target[i]]
+            for j in range(0, g * g, 16)
+        ])
+        out.append((lp0 - lp).view(1, 1, g, g))
+    return _standardised(F.interpolate(torch.cat(out), size=(cfg.mask_resolution,) * 2, mode="bilinear",
+                                       align_corners=False))

@@ -1,0 +1,175 @@
+"""From a generator's scores to the reported binary mask, shared by the per-image explainer and the
+amortised one: the area-controlled mask logits (the schedule sets how many pixels are on, the generator
+which ones), the ladder search for the smallest binary mask that keeps the label on the baseline and on
+random backgrounds, and the report on the chosen mask."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..backgrounds import background_batch
+from ..config import ExplainConfig
+from ..metrics import connected_regions, deletion_insertion_auc, robustness_rate, top_mask
+from ..models import Classifier, apply_mask
+from .explanation import Explanation
+
+
+def area_goals(step: int, b: int, cfg: ExplainConfig, gens: list[torch.Generator]) -> torch.Tensor:
+    """The kept-area fraction each image's mask is set to at this step ([B]).
+
+    The upper end shrinks from `area_start` to `area_target` over the first `area_schedule` of the steps.
+    With `area_min` > 0 each image draws its area log-uniformly between `area_min` and that upper end,
+    so the generator's ranking is trained to be good at every area of the selection ladder (nested masks),
+    not just at one.
+    """
+    frac = min(1.0, step / max(1, cfg.area_schedule * cfg.steps))
+    hi = cfg.area_start + (cfg.area_target - cfg.area_start) * frac
+    if cfg.area_min <= 0 or cfg.area_min >= hi:
+        return torch.full((b,), hi)
+    u = torch.cat([torch.rand(1, generator=g) for g in gens])
+    lo = torch.tensor(cfg.area_min).log()
+    return (lo + u * (torch.tensor(hi).log() - lo)).exp()
+
+
+def mask_logits(z: torch.Tensor, goals: torch.Tensor, tau: float, cfg: ExplainConfig, size) -> torch.Tensor:
+    """Generator output -> mask logits at the input size.
+
+    With `area_control`, each image's scores are standardised and shifted so that the pixels above the
+    (1 - goal) quantile are on: the generator learns *which* pixels to keep while the schedule sets
+    *how many*. This removes the all-on/all-off bistability of a free sigmoid mask, whose area otherwise
+    settles at one extreme or the other.
+    """
+    if cfg.area_control:
+        flat = z.flatten(1)
+        mean, std = flat.mean(1, keepdim=True), flat.std(1, keepdim=True) + 1e-6
+        if cfg.detach_threshold:  # the shift is set by the schedule, not learned through
+            mean, std = mean.detach(), std.detach()
+        flat = (flat - mean) / std
+        srt = (flat.detach() if cfg.detach_threshold else flat).sort(1).values
+        pos = ((1 - goals.clamp(0, 1)) * (flat.shape[1] - 1)).clamp(0, flat.shape[1] - 1)
+        low = pos.floor().long()
+        high = pos.ceil().long()
+        wgt = (pos - low).unsqueeze(1)
+        thr = srt.gather(1, low[:, None]) * (1 - wgt) + srt.gather(1, high[:, None]) * wgt  # torch.quantile, per image
+        z = ((flat - thr) / tau).view_as(z)
+    return F.interpolate(z, size=size, mode="bilinear", align_corners=False)
+
+
+def _ladder(cfg: ExplainConfig) -> list[float]:
+    """The areas the selection may choose, smallest first; the last is accepted when nothing smaller holds."""
+    return [a for a in cfg.area_ladder if a >= cfg.area_floor] or [1.0]
+
+
+def select_masks(classifier: Classifier, pixels: torch.Tensor, rank: torch.Tensor, target: torch.Tensor,
+                 cfg: ExplainConfig) -> tuple[torch.Tensor, int]:
+    """Per image, binary-search the area ladder for the smallest mask of the ranking `rank` that keeps the
+    label on the baseline and on `check_backgrounds` random backgrounds (at least `check_pass` of them),
+    all images' probes in one batch. Returns masks [B,1,H,W] and the classifier passes per image."""
+    ladder = _ladder(cfg)
+    b = pixels.shape[0]
+    lo = [0] * b
+    hi = [len(ladder) - 1] * b  # the last level is accepted if nothing smaller passes
+    k = cfg.check_backgrounds
+    kinds = cfg.background_kinds
+    passes = 0
+    while any(low < high for low, high in zip(lo, hi, strict=True)):
+        active = [i for i in range(b) if lo[i] < hi[i]]
+        mids = {i: (lo[i] + hi[i]) // 2 for i in active}
+        cands = torch.stack([top_mask(rank[i], ladder[mids[i]]) for i in active])
+        imgs = pixels[active]
+        batch = [apply_mask(imgs, cands, classifier.baseline)]
+        for j in range(k):
+            gens = [torch.Generator().manual_seed(cfg.seed + 1000 + j) for _ in active]
+            bg = background_batch([kinds[j % len(kinds)]] * len(active), imgs.cpu(), gens,
+                                  blur_sigma=cfg.blur_sigma).to(pixels.device)
+            batch.append(imgs * cands + bg * (1 - cands))
+        pred = classifier(torch.cat(batch)).argmax(1).view(1 + k, len(active))
+        passes += 1 + k
+        tgt = target[active]
+        ok_black = pred[0] == tgt
+        ok_bg = (pred[1:] == tgt).sum(0) >= min(cfg.check_pass, k)
+        for n, i in enumerate(active):
+            if bool(ok_black[n]) and bool(ok_bg[n]):
+                hi[i] = mids[i]
+            else:
+                lo[i] = mids[i] + 1
+    masks = torch.stack([top_mask(rank[i], ladder[lo[i]]) for i in range(b)])
+    return masks, passes
+
+
+def select_sequential(classifier: Classifier, pixels: torch.Tensor, rank: torch.Tensor, target: torch.Tensor,
+                      cfg: ExplainConfig) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """`select_masks` itself, probe for probe (the same bisection of the ladder, the same acceptance test),
+    but each probe shows the classifier one image at a time and stops as soon as the verdict is known: a
+    probe that loses the label on the baseline costs one pass, not 1 + `check_backgrounds`. So it
+    chooses the same level with fewer passes. Per image: masks, the baseline logits of the chosen mask
+    (no extra pass when it was probed) and the passes spent."""
+    ladder = _ladder(cfg)
+    top = len(ladder) - 1
+    base = classifier.baseline
+    k, kinds = cfg.check_backgrounds, cfg.background_kinds
+    need = min(cfg.check_pass, k)
+    masks, logits_out, passes = [], [], []
+    for i in range(pixels.shape[0]):
+        img, t = pixels[i : i + 1], int(target[i])
+        spent = 0
+        black: dict[int, torch.Tensor] = {}
+        lo, hi = 0, top  # the top level is accepted unprobed if nothing smaller passes, as in `select_masks`
+        while lo < hi:
+            mid = (lo + hi) // 2
+            cand = top_mask(rank[i], ladder[mid])[None]
+            black[mid] = classifier(apply_mask(img, cand, base))
+            spent += 1
+            good = int(black[mid].argmax(1)) == t
+            if good:
+                ok = bad = 0
+                for j in range(k):
+                    if ok >= need or bad > k - need:
+                        break
+                    bg = background_batch([kinds[j % len(kinds)]], img.cpu(),
+                                          [torch.Generator().manual_seed(cfg.seed + 1000 + j)],
+                                          blur_sigma=cfg.blur_sigma).to(img.device)
+                    kept = int(classifier(img * cand + bg * (1 - cand)).argmax(1)) == t
+                    spent += 1
+                    ok, bad = ok + kept, bad + (not kept)
+                good = ok >= need
+            if good:
+                hi = mid
+            else:
+                lo = mid + 1
+        mask = top_mask(rank[i], ladder[lo])
+        if lo not in black:
+            black[lo] = classifier(apply_mask(img, mask[None], base))
+            spent += 1
+        masks.append(mask)
+        logits_out.append(black[lo])
+        passes.append(spent)
+    return torch.stack(masks), torch.cat(logits_out), passes
+
+
+def add_report(classifier: Classifier, ex: Explanation, cfg: ExplainConfig) -> None:
+    """Add to `ex.metrics`: robustness over random backgrounds, deletion/insertion AUC of the ranking and
+    which connected regions of the mask alone keep the label (passes counted in `report_passes`)."""
+    with torch.no_grad():
+        ex.metrics["robustness"] = robustness_rate(
+            classifier, ex.pixels, ex.mask, ex.target, samples=cfg.robustness_samples,
+            kinds=cfg.background_kinds, seed=cfg.seed + 7919, blur_sigma=cfg.blur_sigma,
+        )
+        ex.metrics["deletion_auc"], ex.metrics["insertion_auc"] = deletion_insertion_auc(
+            classifier, ex.pixels, ex.rank_map, ex.target, steps=cfg.auc_steps, blur_sigma=cfg.blur_sigma,
+            baseline=ex.baseline,
+        )
+        regions = connected_regions(ex.mask, min_pixels=max(16, int(0.002 * ex.mask.numel())))[:8]
+        region_rows = []
+        if regions:
+            logits = classifier(torch.stack([apply_mask(ex.pixels, r, ex.baseline) for r in regions]))
+            probs = torch.softmax(logits, 1)
+            for r, p in zip(regions, probs, strict=True):
+                region_rows.append({
+                    "area": float(r.mean()),
+                    "keeps_label": bool(int(p.argmax()) == ex.target),
+                    "confidence": float(p[ex.target]),
+                })
+        ex.metrics["regions"] = region_rows
+        ex.metrics["report_passes"] = cfg.robustness_samples + 2 * (cfg.auc_steps + 1) + len(regions)
