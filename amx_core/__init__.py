@@ -1,0 +1,57 @@
+"""AMX Circuits core: explain an image with a binary mask that keeps a frozen classifier's prediction and
+intermediate activations (activation matching), then read the circuit that carries the decision.
+
+    >>> import amx_core as amx
+    >>> clf = amx.load_classifier("efficientnet_lite0")
+    >>> pixels = clf.preprocess(amx.load_image("cheetah.jpg"))
+    >>> [ex] = amx.explain(clf, pixels[None], config="compact")
+    >>> circuit = amx.read_circuit(clf, pixels, ex.mask, class_index=ex.target)
+
+The names are resolved lazily, so `import amx_core.circuit` (the explorer's view of the data model) never
+imports torch.
+"""
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "load_classifier": "amx_core.models",
+    "Classifier": "amx_core.models",
+    "imagenet_classes": "amx_core.models",
+    "resolve_class": "amx_core.models",
+    "load_image": "amx_core.images",
+    "ExplainConfig": "amx_core.config",
+    "PRESETS": "amx_core.config",
+    "get_preset": "amx_core.config",
+    "explain": "amx_core.explain",
+    "Explanation": "amx_core.explain",
+    "explain_amortised": "amx_core.explain",
+    "train_masker": "amx_core.explain",
+    "load_masker": "amx_core.explain",
+    "read_circuit": "amx_core.readout",
+    "ReadoutConfig": "amx_core.readout",
+    "read_verified_circuits": "amx_core.readout",
+    "Circuit": "amx_core.circuit",
+    "edge_jaccard": "amx_core.circuit",
+    "node_jaccard": "amx_core.circuit",
+    "explain_settings": "amx_core.pipeline",
+    "explain_and_read": "amx_core.pipeline",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'amx_core' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

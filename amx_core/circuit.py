@@ -155,9 +155,9 @@ class ImageRecord:
     predicted_index: int
     confidence: float  # top-1 confidence on the original
     metrics: dict[str, Any] = field(default_factory=dict)
-    original_png: bytes = b""
+    original_jpeg: bytes = b""
     mask_png: bytes = b""
-    explanation_png: bytes = b""
+    explanation_jpeg: bytes = b""
 
     @property
     def agrees(self) -> bool:

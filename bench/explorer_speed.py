@@ -71,7 +71,7 @@ def seed_store(path: Path, images: int, classes: int) -> float:
             rec.metrics = {"confidence_x": rec.confidence, "confidence_e": expl["confidence"],
                            "mask_area": expl["mask_area"], "robustness": 1.0, "label_kept": True,
                            "circuit_suff_top1": 1.0, "edge_jaccard": 0.3, "predicted_e_name": rec.predicted}
-            rec.original_png = rec.explanation_png = _jpeg(k)
+            rec.original_jpeg = rec.explanation_jpeg = _jpeg(k)
             rec.mask_png = _jpeg(k + 1)
             s.write_circuits(rec, circuits)
         for cls in names:

@@ -114,8 +114,8 @@ def plan_write(image: ImageRecord, circuits: Iterable[Circuit]) -> WritePlan:
         "predicted": image.predicted, "predicted_index": int(image.predicted_index),
         "confidence": float(image.confidence), "agrees": bool(image.agrees),
         "metrics": json.dumps(image.metrics, sort_keys=True, default=str),
-        "original_png": bytes(image.original_png), "mask_png": bytes(image.mask_png),
-        "explanation_png": bytes(image.explanation_png),
+        "original_jpeg": bytes(image.original_jpeg), "mask_png": bytes(image.mask_png),
+        "explanation_jpeg": bytes(image.explanation_jpeg),
     })
     channels: dict[str, dict[str, Any]] = {}
     for c in circuits:
@@ -218,8 +218,8 @@ class Store(abc.ABC):
         return ImageRecord(
             id=r["id"], path=r["path"], class_name=r["class_name"], class_index=r["class_index"],
             predicted=r["predicted"], predicted_index=r["predicted_index"], confidence=r["confidence"],
-            metrics=json.loads(r["metrics"] or "{}"), original_png=r["original_png"] or b"",
-            mask_png=r["mask_png"] or b"", explanation_png=r["explanation_png"] or b"",
+            metrics=json.loads(r["metrics"] or "{}"), original_jpeg=r["original_jpeg"] or b"",
+            mask_png=r["mask_png"] or b"", explanation_jpeg=r["explanation_jpeg"] or b"",
         )
 
     def delete_image(self, image_id: str) -> bool:

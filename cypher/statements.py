@@ -54,8 +54,8 @@ CREATE_IMAGE = """
 MATCH (k:Class {name: $class})
 CREATE (i:Image {id: $id, path: $path, class: $class, class_index: $class_index, predicted: $predicted,
                  predicted_index: $predicted_index, confidence: $confidence, agrees: $agrees,
-                 metrics: $metrics, original_png: $original_png, mask_png: $mask_png,
-                 explanation_png: $explanation_png})-[:OF_CLASS]->(k)"""
+                 metrics: $metrics, original_jpeg: $original_jpeg, mask_png: $mask_png,
+                 explanation_jpeg: $explanation_jpeg})-[:OF_CLASS]->(k)"""
 
 CREATE_CIRCUITS = """
 UNWIND $rows AS r
@@ -138,8 +138,8 @@ MATCH (i:Image)
 WHERE i.id = $image_id
 RETURN i.id AS id, i.path AS path, i.class AS class_name, i.class_index AS class_index,
        i.predicted AS predicted, i.predicted_index AS predicted_index, i.confidence AS confidence,
-       i.metrics AS metrics, i.original_png AS original_png, i.mask_png AS mask_png,
-       i.explanation_png AS explanation_png"""
+       i.metrics AS metrics, i.original_jpeg AS original_jpeg, i.mask_png AS mask_png,
+       i.explanation_jpeg AS explanation_jpeg"""
 
 # -- the per-class aggregate cache (AGG edges between channels) ------------------------------------
 

@@ -134,7 +134,7 @@ def image_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
         for k, image_id in enumerate(shown):
             with cols[k % 6]:
                 rec = cache.get_image(url, image_id)
-                pic = tables.picture(rec.original_png) if rec else None
+                pic = tables.picture(rec.original_jpeg) if rec else None
                 if pic is not None:
                     st.image(pic, width="stretch")
                 st.button(labels[image_id], key=f"open_{image_id}", on_click=_select_image, args=(image_id,),
@@ -150,11 +150,11 @@ def image_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
     st.caption(f"{record.path} · id {record.id[:16]}…")
     c1, c2, c3 = st.columns(3)
     with c1:
-        _picture(record.original_png, "original x")
+        _picture(record.original_jpeg, "original x")
     with c2:
         _picture(record.mask_png, "mask")
     with c3:
-        _picture(record.explanation_png, "explanation e = mask ⊙ x")
+        _picture(record.explanation_jpeg, "explanation e = mask ⊙ x")
     numbers = tables.image_numbers(record, run("image_summary", image_id=image_id))
     cols = st.columns(5)
     for k, (label, value) in enumerate(numbers):

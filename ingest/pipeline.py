@@ -245,8 +245,8 @@ def _ingest_batch(todo: list[tuple[Path, str, Any]], job: _Job) -> None:
             id=sha, path=str(path), class_name=job.class_name, class_index=job.class_index,
             predicted=classes[predicted], predicted_index=predicted, confidence=m["top1_confidence_x"],
             metrics=_image_metrics(m, item.edge_jaccard, explanation.metrics, classes, opts),
-            original_png=jpeg_bytes(ex.pixels), mask_png=png_bytes(ex.mask),
-            explanation_png=jpeg_bytes(ex.explanation),
+            original_jpeg=jpeg_bytes(ex.pixels), mask_png=png_bytes(ex.mask),
+            explanation_jpeg=jpeg_bytes(ex.explanation),
         )
         t = time.perf_counter()
         try:

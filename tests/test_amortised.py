@@ -16,6 +16,7 @@ from amx_core.explain.amortised import (
     load_masker,
     train_masker,
 )
+from amx_core.hooks import hooked
 from amx_core.models import Classifier, apply_mask
 from tests.imagefiles import good_images
 from tests.tiny import red_patch_classifier, tiny_classifier
@@ -84,12 +85,9 @@ def test_missing_corrupt_foreign_and_wrong_model_files_are_clear_errors(tiny_mas
 def test_classifier_passes_are_every_image_forward(tiny_masker, refine, search):
     clf, masker = tiny_masker
     seen = []
-    handle = clf.net.register_forward_pre_hook(lambda _m, inp: seen.append(inp[0].shape[0]))
-    try:
+    with hooked(clf.net, pre={"": lambda _m, inp: seen.append(inp[0].shape[0])}):
         (ex,) = explain_amortised(clf, torch.rand(1, 3, 64, 64), masker, refine_steps=refine, search=search,
                                   report=False)
-    finally:
-        handle.remove()
     assert ex.metrics["classifier_passes"] == sum(seen)
     assert ex.metrics["steps"] == refine
     # the generator pass itself costs no classifier pass: refine 0 is the reference pass plus the selection

@@ -2,7 +2,7 @@
 // Typed node and relationship tables; the primary keys are the deterministic ids. `index` is a reserved
 // word in LadybugDB, so it is back-quoted here and in every query that reads it.
 CREATE NODE TABLE IF NOT EXISTS Class(name STRING, `index` INT64, PRIMARY KEY(name));
-CREATE NODE TABLE IF NOT EXISTS Image(id STRING, path STRING, class STRING, class_index INT64, predicted STRING, predicted_index INT64, confidence DOUBLE, agrees BOOLEAN, metrics STRING, original_png BLOB, mask_png BLOB, explanation_png BLOB, PRIMARY KEY(id));
+CREATE NODE TABLE IF NOT EXISTS Image(id STRING, path STRING, class STRING, class_index INT64, predicted STRING, predicted_index INT64, confidence DOUBLE, agrees BOOLEAN, metrics STRING, original_jpeg BLOB, mask_png BLOB, explanation_jpeg BLOB, PRIMARY KEY(id));
 CREATE NODE TABLE IF NOT EXISTS Circuit(id STRING, image_id STRING, class STRING, kind STRING, model STRING, config STRING, layers STRING[], mask_area DOUBLE, confidence DOUBLE, n_nodes INT64, n_edges INT64, metrics STRING, PRIMARY KEY(id));
 CREATE NODE TABLE IF NOT EXISTS Act(id STRING, circuit_id STRING, image_id STRING, class STRING, kind STRING, model STRING, cid STRING, layer STRING, channel INT64, activation DOUBLE, rank INT64, PRIMARY KEY(id));
 CREATE NODE TABLE IF NOT EXISTS Channel(id STRING, cid STRING, model STRING, layer STRING, channel INT64, PRIMARY KEY(id));

@@ -42,9 +42,9 @@ def dataset(classes=CLASSES, per_class=PER_CLASS, shape=SHAPE, seed=5):
                        "mask_area": expl["mask_area"], "robustness": 0.75, "label_kept": rec.agrees,
                        "circuit_suff_top1": 1.0, "edge_jaccard": 0.4, "predicted_e_name": rec.predicted}
         if k % per_class != per_class - 1:
-            rec.original_png = png(COLORS.get(rec.class_name, (90, 140, 200)))
+            rec.original_jpeg = png(COLORS.get(rec.class_name, (90, 140, 200)))
             rec.mask_png = png((0, 0, 0), mask=True)
-            rec.explanation_png = png((30, 30, 30))
+            rec.explanation_jpeg = png((30, 30, 30))
     return items
 
 

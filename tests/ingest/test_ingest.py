@@ -68,7 +68,7 @@ def test_images_are_stored_with_pictures_labels_and_metrics(store_url, tmp_path)
     with open_store(store_url, read_only=True) as s:
         rec = s.get_image(file_sha256(paths[0]))
     assert rec.class_name == "cheetah" and rec.class_index == 293
-    assert rec.original_png[:2] == b"\xff\xd8" and rec.mask_png[:4] == b"\x89PNG"
+    assert rec.original_jpeg[:2] == b"\xff\xd8" and rec.mask_png[:4] == b"\x89PNG"
     assert 0 < rec.metrics["mask_area"] <= 1 and rec.metrics["target"] == 293
     assert rec.agrees == (rec.predicted_index == 293)
 

@@ -76,8 +76,8 @@ def iter_dataset(class_names: list[str], images_per_class: int, *, shape: Shape 
                 id=img, path=f"{path_prefix}/{cls}/{k:04d}.jpg", class_name=cls, class_index=ci,
                 predicted=class_names[predicted], predicted_index=predicted,
                 confidence=round(rng.uniform(0.3, 1.0), 4), metrics={"kept_label": True},
-                original_png=b"\x89PNG\r\n\x1a\n" + img.encode(), mask_png=b"\x89PNG mask " + bytes([0, 255]),
-                explanation_png=b"",
+                original_jpeg=b"\x89PNG\r\n\x1a\n" + img.encode(), mask_png=b"\x89PNG mask " + bytes([0, 255]),
+                explanation_jpeg=b"",
             )
             circuits = [_circuit(rng, img, "original", ci, class_names, shape, shape.keep_original, prefs),
                         _circuit(rng, img, "explanation", ci, class_names, shape, shape.keep_explanation, prefs)]
