@@ -12,6 +12,7 @@ WORKDIR /app
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.9.1 torchvision==0.24.1
 COPY pyproject.toml README.md ./
 COPY amx_core ./amx_core
+COPY amx_bench ./amx_bench
 COPY cypher ./cypher
 COPY ingest ./ingest
 COPY explorer ./explorer

@@ -128,6 +128,34 @@ def test_flow_selection_follows_the_class():
     assert weights(c) == pytest.approx({("relu1#1", "relu2#2"): 6.0})
 
 
+def test_attribution_selection_keeps_the_channels_that_push_the_class_by_hand():
+    # activation x gradient of the target logit, summed over space (16 positions, constant image).
+    # class 0: logit0 = relu2_0 + 2 relu2_1 - relu2_2 -> relu2 attributions [0, 2.5, -5]; relu1 through the
+    # active relu2 channels 1, 2: s=0: (2*0.5 + -1*-2) * 0.5 = 1.5, s=1: (2*0.5 + -1*3) * 2.0 = -4.
+    # Activation selection keeps the loudest channels instead: relu1#1 and relu2#2.
+    clf = tiny_classifier()
+    attr = read_circuit(clf, tiny_pixels(), config=ReadoutConfig(top_k=1, selection="attribution"), class_index=0)
+    loud = read_circuit(clf, tiny_pixels(), config=ReadoutConfig(top_k=1), class_index=0)
+    assert sorted(n.cid for n in attr.nodes) == ["relu1#0", "relu2#1"]
+    assert sorted(n.cid for n in loud.nodes) == ["relu1#1", "relu2#2"]
+    assert {n.cid: n.activation for n in attr.nodes} == pytest.approx({"relu1#0": 0.5, "relu2#1": 1.25})
+    assert attr.metrics["readout_forward_passes"] == 1 and attr.metrics["readout_backward_calls"] == 1
+    # class 1 (the top-1): relu2 [0, 1.25, 5], relu1 s=0: (0.5 - 2) * 0.5 = -0.75, s=1: (0.5 + 3) * 2 = 7
+    order = read_circuit(clf, tiny_pixels(), config=ReadoutConfig(top_k=3, selection="attribution"))
+    assert [n.cid for n in order.nodes] == ["relu1#1", "relu1#0", "relu2#2", "relu2#1", "relu2#0"]
+
+
+@pytest.mark.parametrize(("share", "kept"), [(None, 6), (0.9, 4), (0.5, 2)])
+def test_edge_share_keeps_the_fewest_heaviest_incoming_edges(share, kept):
+    # signed edges into relu2#2: relu1#0 = 2/3 * 0.5 = 0.33, relu1#1 = 3/3 * 2.0 = 2.0 -> a 0.5 share keeps
+    # only relu1#1; into relu2#1: 0.5/3 * 0.5, 0.5/3 * 2 -> relu1#1 alone holds 80%; relu2#0 is off: its
+    # edges weigh 0 and none is kept
+    c = read_circuit(tiny_classifier(), tiny_pixels(), config=ReadoutConfig(top_k=3, edge_share=share))
+    assert len(c.edges) == kept
+    if share == 0.5:
+        assert {(e.src, e.dst) for e in c.edges} == {("relu1#1", "relu2#2"), ("relu1#1", "relu2#1")}
+
+
 def test_class_index_and_top_classes():
     cfg = ReadoutConfig(top_k=3, n_classes=2)
     c = read_circuit(tiny_classifier(), tiny_pixels(), config=cfg, class_index=0)
@@ -359,6 +387,10 @@ def test_config_validation():
         ReadoutConfig(ingress="magic")
     with pytest.raises(ValueError):
         ReadoutConfig(energy_fraction=1.5)
+    with pytest.raises(ValueError):
+        ReadoutConfig(edge_share=0.0)
+    with pytest.raises(ValueError):
+        ReadoutConfig(selection="loudest")
 
 
 # ---------------------------------------------------------------- round trips and overlaps

@@ -39,7 +39,8 @@ INGRESS_MODES = ("weights", "gated", "signed", "gradient")
 
 @dataclass(frozen=True)
 class ReadoutConfig:
-    selection: str = "activation"  # "activation" (paper) | "flow" (backward from the class by edge weight)
+    selection: str = "activation"  # "activation" (paper) | "attribution" (activation x gradient of the
+    #   target logit) | "flow" (backward from the class by edge weight)
     top_k: int = 16  # channels kept per tapped layer (capped at the layer's width)
     energy_fraction: float | None = None  # if set: smallest set holding this fraction of the layer's score
     max_per_layer: int = 128  # cap for energy_fraction mode
@@ -49,6 +50,8 @@ class ReadoutConfig:
     #   "gradient" (|d target / d scale of the source channel|)
     n_classes: int = 1  # logit links to the top-n classes (the target class always included)
     edges_per_target: int | None = None  # keep only the heaviest incoming edges per node; None = all
+    edge_share: float | None = None  # keep, per node, the fewest heaviest incoming edges holding this share
+    #   of its incoming weight (so that edges, not only nodes, differ between images); None = all
 
     def __post_init__(self) -> None:
         if self.selection not in SELECTIONS:
@@ -61,6 +64,8 @@ class ReadoutConfig:
             raise ValueError("top_k, n_classes and max_per_layer must be >= 1")
         if self.energy_fraction is not None and not 0.0 < self.energy_fraction <= 1.0:
             raise ValueError(f"energy_fraction must be in (0, 1], got {self.energy_fraction}")
+        if self.edge_share is not None and not 0.0 < self.edge_share <= 1.0:
+            raise ValueError(f"edge_share must be in (0, 1], got {self.edge_share}")
 
     def with_(self, **changes) -> ReadoutConfig:
         return replace(self, **changes)
@@ -82,6 +87,7 @@ class _Reader:
         self.taps = classifier.spec.taps
         self.last = len(self.taps) - 1  # index of the pair last tap -> logits
         self.grad = config.ingress == "gradient"
+        attribute = config.selection == "attribution"
         self.gated = config.ingress in ("gated", "signed")  # both read rows from a probe graph
         self.backward_calls = 0  # classifier: one per vector-Jacobian product (gradient mode)
         self.forward_passes = 0  # classifier forward passes
@@ -95,25 +101,40 @@ class _Reader:
             raise ValueError(f"read one image at a time, got a batch of {x.shape[0]}")
         self.sur = None if self.grad else surrogate_for(classifier, signed=config.ingress == "signed")
         names = self.sur.needed_gains if self.gated else ()
-        with torch.set_grad_enabled(self.grad), capture(classifier.net, outputs=self.taps) as acts, \
+        with torch.set_grad_enabled(self.grad or attribute), capture(classifier.net, outputs=self.taps) as acts, \
                 record_gains(classifier.net, names) as gains:
-            inp = x.detach().clone().requires_grad_(self.grad)
+            inp = x.detach().clone().requires_grad_(self.grad or attribute)
             self.logits = classifier(inp)[0]
             self.forward_passes += 1
             self.full = {t: acts[t] for t in self.taps}  # [1, C, H, W], on the autograd graph in gradient mode
             self.acts = {t: acts[t][0] for t in self.taps}
         self.gains = gains
-        if not self.grad:
-            self.logits = self.logits.detach()
         probs = torch.softmax(self.logits.detach(), 0)
         self.predicted = int(probs.argmax())
         self.confidence = float(probs[self.predicted])
         self.target = self.predicted if class_index is None else int(class_index)
+        if attribute:
+            self.attribution = self._attribution()
+        if not self.grad:
+            self.logits = self.logits.detach()
+            self.acts = {t: a.detach() for t, a in self.acts.items()}
         top = [int(i) for i in probs.topk(min(config.n_classes, len(probs))).indices]
         self.classes = [self.target] + [c for c in top if c != self.target][: config.n_classes - 1]
         self.act_mean = {t: self.acts[t].detach().abs().mean((1, 2)) for t in self.taps}
-        self.scores = self.act_mean if config.energy == "mean" else \
-            {t: channel_scores(self.acts[t].detach(), config.energy) for t in self.taps}
+        if attribute:
+            self.scores = self.attribution
+        elif config.energy == "mean":
+            self.scores = self.act_mean
+        else:
+            self.scores = {t: channel_scores(self.acts[t].detach(), config.energy) for t in self.taps}
+
+    def _attribution(self) -> dict[str, torch.Tensor]:
+        """Per tap, [C] = sum_hw a * d logit_target / d a: each channel's first-order share of the target
+        logit (activation x gradient). One backward call through the whole network for all taps."""
+        outs = [self.full[t] for t in self.taps]
+        grads = torch.autograd.grad(self.logits[self.target], outs, retain_graph=self.grad)
+        self.backward_calls += 1
+        return {t: (g[0] * a.detach()[0]).flatten(1).sum(1) for t, g, a in zip(self.taps, grads, outs, strict=True)}
 
     def _vjp(self, outputs: torch.Tensor, src: str) -> torch.Tensor:
         """[n, C_src] = |sum_hw d outputs_i / d a_src * a_src| = |d outputs_i / d alpha_s| where alpha_s scales
@@ -227,6 +248,26 @@ def _frozen(classifier: Classifier):
     return nullcontext(classifier)
 
 
+def _sparse(pairs: list[tuple[float, int]], config: ReadoutConfig) -> list[tuple[float, int]]:
+    """One node's incoming (weight, source) pairs, heaviest first, cut by `edges_per_target` and
+    `edge_share` (the fewest pairs whose weights hold that share of the node's incoming total; an edge
+    of weight 0 carries nothing and is never kept)."""
+    if config.edges_per_target is None and config.edge_share is None:
+        return pairs
+    pairs = sorted(pairs, key=lambda p: (-p[0], p[1]))
+    if config.edges_per_target is not None:
+        pairs = pairs[: config.edges_per_target]
+    if config.edge_share is not None:
+        goal, acc, kept = config.edge_share * sum(w for w, _ in pairs if w > 0), 0.0, []
+        for w, s in pairs:
+            if w <= 0 or (kept and acc >= goal - 1e-12):
+                break
+            kept.append((w, s))
+            acc += w
+        pairs = kept
+    return pairs
+
+
 def _class_names(n: int) -> list[str]:
     if n == 1000:
         return imagenet_classes()
@@ -279,8 +320,7 @@ def read_circuit(
             rows = blocks[i].detach().cpu().tolist()
             for ti, t in enumerate(kept[dst]):
                 pairs = list(zip(rows[ti], kept[src], strict=True))
-                if config.edges_per_target is not None:
-                    pairs = sorted(pairs, key=lambda p: (-p[0], p[1]))[: config.edges_per_target]
+                pairs = _sparse(pairs, config)
                 edges += [Edge(make_cid(src, s), make_cid(dst, t), w) for w, s in pairs]
         names = _class_names(r.logits.shape[0])
         lrows = blocks[len(taps) - 1].detach().cpu().tolist()

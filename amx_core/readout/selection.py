@@ -5,7 +5,9 @@ Activations are the post-activation maps a_l[c, h, w] of the tapped modules.
 * Channel score ("energy"): `mean` = spatial mean of |a|, or `square` = spatial mean of a^2. A node's
   `activation` is always the spatial mean of |a| (what a global pool would pass on).
 * Node selection: `activation` (the paper's rule: top-k, or the smallest energy fraction, by score,
-  each layer on its own) or `flow` (backward from the target class: final-layer channels by the weight
+  each layer on its own), `attribution` (the same rule on activation x gradient of the target logit,
+  summed over space: the channels that push this class up, not the loudest ones, which are the same
+  generic channels on every image) or `flow` (backward from the target class: final-layer channels by the weight
   of their logit links, each earlier layer by the summed weight of its edges into the channels kept one
   layer up), so that flow keeps the channels that feed the class rather than the loudest ones.
 """
@@ -16,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-SELECTIONS = ("activation", "flow")
+SELECTIONS = ("activation", "attribution", "flow")
 ENERGIES = ("mean", "square")
 
 
@@ -57,8 +59,9 @@ def select_nodes(
     """Kept channels per tap, best first. `pick` turns a [C] score into channels (`select_channels` with
     the config's k). `activation`: `pick(scores[tap])` per tap. `flow`: the last tap by
     `target_rows()` ([1, C_last] logit-link weights into the target class), then each earlier tap i by
-    `edge_rows(i, channels kept at tap i+1)` ([k, C_i] edge weights) summed over the kept targets."""
-    if selection == "activation":
+    `edge_rows(i, channels kept at tap i+1)` ([k, C_i] edge weights) summed over the kept targets.
+    `attribution` is `activation` on attribution scores (the reader passes them as `scores`)."""
+    if selection in ("activation", "attribution"):
         return {t: pick(scores[t]) for t in taps}
     chosen: dict[str, list[int]] = {}
     rows = target_rows()

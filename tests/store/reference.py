@@ -7,6 +7,7 @@ Each method mirrors one `cypher/queries/*.cypher` file: same parameters, same co
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from statistics import fmean
 
@@ -156,6 +157,50 @@ class Reference:
                  "mean_weight": fmean(ws)} for (a, b, d), ws in self._paths(graphs).items()
                 if len(ws) >= min_fraction * len(graphs)]
         return _top(rows, lambda r: (-r["images"], -r["mean_weight"], r["src"], r["via"], r["dst"]), limit)
+
+    def _distinctive(self, cls, kind, held, min_fraction, prior, limit, key_columns, extra):
+        """The distinctive_* queries: `held(graph)` -> {key: value} per circuit; a key's support inside the
+        class and in every other class's circuits of this kind, smoothed log-odds, z and lift."""
+        inside = self._of(cls, kind)
+        total = sum(1 for (_, k) in self.graphs if k == kind)
+        total_in, total_out = len(inside), total - len(inside)
+        if not total_in:
+            return []
+        values, n_out = defaultdict(list), defaultdict(int)
+        for g in inside:
+            for key, v in held(g).items():
+                values[key].append(v)
+        for (img, k), g in self.graphs.items():
+            if k == kind and self.images[img].class_name != cls:
+                for key in held(g):
+                    n_out[key] += 1
+        rows = []
+        for key, vs in values.items():
+            n_in, n_o = len(vs), n_out.get(key, 0)
+            if n_in < min_fraction * total_in:
+                continue
+            a, b, c, d = n_in + prior, total_in - n_in + prior, n_o + prior, total_out - n_o + prior
+            log_odds = 2.302585092994046 * (math.log10(a / b) - math.log10(c / d))
+            rows.append({**dict(zip(key_columns, key, strict=True)), "images": n_in, "images_elsewhere": n_o,
+                         "support": n_in / total_in, "support_elsewhere": n_o / total_out if total_out else 0.0,
+                         "lift": (a / (a + b)) / (c / (c + d)), "log_odds": log_odds,
+                         "z": log_odds / math.sqrt(1 / a + 1 / b + 1 / c + 1 / d), extra: fmean(vs)})
+        return _top(rows, lambda r: (-r["log_odds"], -r["images"], *(r[k] for k in key_columns if k != "layer")),
+                    limit)
+
+    def distinctive_edges(self, cls, kind="explanation", min_fraction=0.25, prior=0.5, limit=100):
+        return self._distinctive(cls, kind, lambda g: {(u, v): w for u, v, w in _flow(g)}, min_fraction, prior,
+                                 limit, ("src", "dst"), "mean_weight")
+
+    def distinctive_channels(self, cls, kind="explanation", min_fraction=0.25, prior=0.5, limit=100):
+        def held(g):
+            return {(d["layer"], n): d["activation"] for n, d in g.nodes(data=True) if d["node_type"] == "channel"}
+        return self._distinctive(cls, kind, held, min_fraction, prior, limit, ("layer", "cid"), "mean_activation")
+
+    def distinctive_pathways(self, cls, kind="explanation", min_fraction=0.25, prior=0.5, limit=50):
+        def held(g):
+            return {key: ws[0] for key, ws in self._paths([g]).items()}
+        return self._distinctive(cls, kind, held, min_fraction, prior, limit, ("src", "mid", "dst"), "mean_weight")
 
     def similar_images(self, image_id, kind="explanation", limit=10):
         g0 = self.graphs.get((image_id, kind))

@@ -48,6 +48,9 @@ def cases():
                 yield "consensus", {"cls": cls, "kind": kind, "min_fraction": frac, "limit": 1000}
                 yield "frequent_pathways", {"cls": cls, "kind": kind, "min_fraction": frac, "limit": 1000}
             yield "channel_frequency", {"cls": cls, "kind": kind, "min_fraction": 0.3}
+            for name in ("distinctive_edges", "distinctive_channels", "distinctive_pathways"):
+                yield name, {"cls": cls, "kind": kind, "min_fraction": 0.3, "limit": 1000}
+                yield name, {"cls": cls, "kind": kind, "min_fraction": 0.0, "prior": 1.0, "limit": 7}
             for cid in CIDS[:3]:
                 yield "channel_pathways", {"cid": cid, "cls": cls, "kind": kind}
     yield "shared_edges", {"cls": CLASSES[0], "limit": 3}

@@ -1,0 +1,30 @@
+// name: distinctive_pathways
+// question: Which two-hop pathways (channel -> channel -> channel) does a class hold far more often than the rest of the store?
+// param: cls (str): class name
+// param: kind (str, default "explanation"): circuit kind, original or explanation
+// param: min_fraction (float, default 0.25): smallest share of the class's circuits that hold the pathway
+// param: prior (float, default 0.5): pseudo-count added to each cell of the in/out x held/not table
+// param: limit (int, default 50): most rows returned
+// columns: src, mid, dst, images, images_elsewhere, support, support_elsewhere, lift, log_odds, z, mean_weight
+MATCH (c:Circuit)
+WHERE c.kind = $kind
+WITH sum(CASE WHEN c.class = $cls THEN 1 ELSE 0 END) AS total_in, count(c) AS total
+WHERE total_in > 0
+MATCH (x:Act)-[f:FLOW]->(y:Act)-[h:FLOW]->(z:Act)
+WHERE x.class = $cls AND x.kind = $kind
+WITH total_in, total, x.cid AS src, y.cid AS mid, z.cid AS dst, count(*) AS n_in,
+     avg(f.weight * h.weight) AS mean_weight
+WHERE n_in >= $min_fraction * total_in
+OPTIONAL MATCH (p:Act)-[:FLOW]->(q:Act)-[:FLOW]->(r:Act)
+WHERE p.cid = src AND q.cid = mid AND r.cid = dst AND p.kind = $kind AND p.class <> $cls
+WITH src, mid, dst, n_in, count(p) AS n_out, total_in, total - total_in AS total_out, mean_weight
+WITH src, mid, dst, n_in, n_out, total_in, total_out, mean_weight,
+     n_in + $prior AS a, total_in - n_in + $prior AS b, n_out + $prior AS c, total_out - n_out + $prior AS d
+WITH src, mid, dst, n_in, n_out, total_in, total_out, mean_weight, a, b, c, d,
+     2.302585092994046 * (log10(a / b) - log10(c / d)) AS log_odds
+RETURN src, mid, dst, n_in AS images, n_out AS images_elsewhere, 1.0 * n_in / total_in AS support,
+       CASE WHEN total_out > 0 THEN 1.0 * n_out / total_out ELSE 0.0 END AS support_elsewhere,
+       (a / (a + b)) / (c / (c + d)) AS lift, log_odds,
+       log_odds / sqrt(1.0 / a + 1.0 / b + 1.0 / c + 1.0 / d) AS z, mean_weight
+ORDER BY log_odds DESC, images DESC, src, mid, dst
+LIMIT $limit
