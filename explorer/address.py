@@ -5,13 +5,18 @@ Used by `amx-explore` (its start line, its store check) and by the app (sidebar,
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 
 def redact(url: str) -> str:
-    """A store address without user info (no password in the page or the logs)."""
-    return re.sub(r"(://)[^/@]*@", r"\1", url)
+    """A store address without user info (no password in the page or the logs).
+
+    Everything between `://` and the last `@` goes: a password holding an unencoded `@`, `/` or `:`
+    then leaves no part of itself behind (cutting at the first `@` or `/` would keep its tail)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme == "ladybug" or "@" not in rest:
+        return url
+    return scheme + sep + rest.rpartition("@")[2]
 
 
 def missing_embedded(url: str) -> bool:

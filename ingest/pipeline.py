@@ -141,16 +141,18 @@ def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = No
         summary.failed.append(str(err))
         say(f"amx-ingest: skipped {err}")
 
-    # The store first: an unreachable or read-only store fails before any minute is spent explaining.
+    # Listing the files is quick and opens nothing: no images found is an error before the store is
+    # opened (so no empty store file is created). Then the store: an unreachable or read-only store
+    # fails before any minute is spent explaining.
+    files = discover_images(opts.images, recursive=opts.recursive, on_error=fail)
+    if opts.limit is not None:
+        files = files[: opts.limit]
+    summary.found = len(files) + len(summary.failed)
+    if not files and not summary.failed:
+        raise AmxError(f"no image files found in {' '.join(opts.images)}")
     store = open_store(opts.store)
     try:
         store.ensure_schema()
-        files = discover_images(opts.images, recursive=opts.recursive, on_error=fail)
-        if opts.limit is not None:
-            files = files[: opts.limit]
-        summary.found = len(files) + len(summary.failed)
-        if not files and not summary.failed:
-            raise AmxError(f"no image files found in {' '.join(opts.images)}")
         if classifier is None:
             classifier = load_classifier(opts.model, weights=opts.weights, device=check_device(opts.device))
         bar = ProgressBar(len(files), f"ingest {class_name}")

@@ -341,7 +341,7 @@ def test_gif_palette_first_frame(tmp_path):
     frames = [Image.new("RGB", (20, 20), c) for c in [(255, 0, 0), (0, 0, 255)]]
     path = tmp_path / "anim.gif"
     frames[0].save(path, save_all=True, append_images=frames[1:])
-    # .gif is not a discovered extension, but an explicitly given one still loads
+    assert discover_images([tmp_path]) == [path]  # a folder's .gif files are found like any other image
     assert px(load_image(path), 0, 0) == (255, 0, 0)
 
 
@@ -446,7 +446,7 @@ def make_tree(root: Path) -> None:
         "f.tif",
         "g.TIFF",
         "notes.txt",
-        "x.gif",
+        "x.svg",  # not a raster format: not discovered
         ".hidden.jpg",
         "sub/s1.jpg",
         "sub/deeper/s2.png",

@@ -93,3 +93,46 @@ def test_efficientnet_lite0_real_weights_recognise_a_cheetah():
         probs = torch.softmax(clf(clf.preprocess(Image.open(photo))[None]), 1)[0]
     assert int(probs.argmax()) == resolve_class("cheetah")
     assert float(probs.max()) > 0.5
+
+
+def test_weights_for_another_head_size_are_one_line_naming_the_file_and_the_mismatch(tmp_path):
+    """A fine-tuned file (a 10-class head) ended in torch's multi-line size-mismatch traceback."""
+    import torchvision
+
+    from amx_core import models  # the lite0 loader pairs tensors in order, not by name
+
+    tuned = tmp_path / "tuned-10.pth"
+    torch.save(torchvision.models.resnet18(num_classes=10).state_dict(), tuned)
+    with pytest.raises(WeightsUnavailableError) as err:
+        load_classifier("resnet18", weights=str(tuned))
+    text = str(err.value)
+    assert "\n" not in text and str(tuned) in text and "fc.weight" in text
+    assert "(10, 512)" in text and "(1000, 512)" in text and "10 classes" in text
+    state = torchvision.models.resnet18().state_dict()
+    del state["fc.bias"]
+    torch.save(state, tmp_path / "short.pth")
+    with pytest.raises(WeightsUnavailableError, match=r"short\.pth does not fit resnet18: missing fc\.bias"):
+        load_classifier("resnet18", weights=str(tmp_path / "short.pth"))
+    import timm
+
+    lite = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=10)
+    torch.save(lite.state_dict(), tmp_path / "lite-10.pth")
+    with pytest.raises(WeightsUnavailableError) as err:
+        models._load_lite0(str(tmp_path / "lite-10.pth"))
+    assert "lite-10.pth" in str(err.value) and "(10, 1280)" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_amx_ingest_with_weights_for_another_head_is_one_line(tmp_path, capsys):
+    import torchvision
+
+    from ingest.cli import main as ingest_main
+    from tests.imagefiles import good_images
+
+    tuned = tmp_path / "tuned-10.pth"
+    torch.save(torchvision.models.resnet18(num_classes=10).state_dict(), tuned)
+    good_images(tmp_path / "imgs", 1)
+    rc = ingest_main(["--class", "cheetah", "--images", str(tmp_path / "imgs"), "--store", str(tmp_path / "s.lbug"),
+                      "--model", "resnet18", "--weights", str(tuned)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert str(tuned) in err and "fc.weight" in err

@@ -46,14 +46,32 @@ def _plain(value: Any) -> Any:
 
 
 def split_credentials(url: str) -> tuple[str, str, str | None]:
-    """(uri without user info, user, password) from the URL, else from NEO4J_USER / NEO4J_PASSWORD."""
-    parts = urlsplit(url)
-    user = unquote(parts.username) if parts.username else os.environ.get("NEO4J_USER", "neo4j")
-    password = unquote(parts.password) if parts.password is not None else os.environ.get("NEO4J_PASSWORD")
-    host = parts.hostname or ""
+    """(uri without user info, user, password) from the URL, else from NEO4J_USER / NEO4J_PASSWORD.
+
+    The user info is everything between `://` and the last `@`, so a password with an unencoded `@`,
+    `/` or `:` is taken whole (a generic URL parser cuts it at the first `/` or `@` and shows the rest
+    as host, path or port). A malformed host or port is a StoreError that names only the part after
+    the user info: no part of a password is ever in a message."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, hostpart = rest.rpartition("@")
+    if not at:
+        userinfo, hostpart = None, rest
+    user = password = None
+    if userinfo is not None:
+        name, colon, secret = userinfo.partition(":")
+        user = unquote(name) or None
+        password = unquote(secret) if colon else None
+    user = user or os.environ.get("NEO4J_USER", "neo4j")
+    if password is None:
+        password = os.environ.get("NEO4J_PASSWORD")
+    parts = urlsplit(f"{scheme}{sep}{hostpart}")
+    try:
+        host, port = parts.hostname or "", parts.port
+    except ValueError as e:  # a port that is not a number or out of range
+        raise StoreError(f"bad Neo4j address {scheme}{sep}{hostpart}: {e}") from None
     netloc = f"[{host}]" if ":" in host else host
-    if parts.port:
-        netloc += f":{parts.port}"
+    if port:
+        netloc += f":{port}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), user, password
 
 

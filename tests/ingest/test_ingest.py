@@ -116,8 +116,9 @@ def test_unknown_class_is_one_clear_line(tmp_path, capsys):
 
 def test_read_only_or_broken_store_path_is_a_store_error(tmp_path):
     (tmp_path / "file").write_text("x")
+    good_images(tmp_path / "imgs", 1)
     with pytest.raises(StoreError):
-        _ingest(f"ladybug://{tmp_path / 'file' / 'under-a-file.lbug'}", tmp_path)
+        _ingest(f"ladybug://{tmp_path / 'file' / 'under-a-file.lbug'}", tmp_path / "imgs")
 
 
 def test_masker_ingests_with_the_amortised_path_and_bad_maskers_are_one_line(store_url, tmp_path, capsys):
@@ -151,3 +152,24 @@ def test_masker_with_preset_or_steps_is_one_clear_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert rc == 2 and "drop --preset and --steps" in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "s.lbug").exists()
+
+
+def test_no_images_found_creates_no_store_file(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    rc = ingest_main(["--class", "cheetah", "--images", str(tmp_path / "empty"), "--store", str(tmp_path / "s.lbug")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no image files found" in err
+    assert not (tmp_path / "s.lbug").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
+
+
+@pytest.mark.parametrize("password", ["Zq@9/Xw", "Zq/9@Xw", "Qk:7j@Vr", "Zq9/Xw"])
+def test_a_password_with_at_or_slash_in_the_store_url_is_never_printed(password, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("NEO4J_PASSWORD", raising=False)
+    good_images(tmp_path / "imgs", 1)
+    rc = ingest_main(["--class", "cheetah", "--images", str(tmp_path / "imgs"),
+                      "--store", f"bolt://neo4j:{password}@127.0.0.1:9"])
+    out = capsys.readouterr()
+    said = out.out + out.err
+    assert rc == 2 and "Traceback" not in said and said.startswith("amx-ingest: error:"), said
+    pieces = {password[i:i + 3] for i in range(len(password) - 2)}  # no three characters of it in a row
+    assert not [p for p in pieces if p in said], said
