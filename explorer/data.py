@@ -64,3 +64,22 @@ def channel_images(run: Run, cid: str, kind: str, cls: str | None = None, limit:
     """The images whose circuits keep a channel (`channel_images` rows), only those of `cls` when given."""
     rows = run("channel_images", cid=cid, kind=kind, limit=limit)
     return [r for r in rows if cls is None or r["class"] == cls]
+
+
+def class_attribution_graph(run: Run, cls: str, kind: str, *, per_layer: int = 5, max_edges: int = 40,
+                            min_fraction: float = 0.25) -> tuple[list[dict], dict[str, float]]:
+    """A class's attribution graph in the spirit of Summit: the `per_layer` most distinctive channels of
+    each layer (by smoothed log-odds against the rest of the store) and the strongest edges between them
+    (support x mean weight), at most `max_edges`, so that it stays readable. Returns (edge rows, node
+    sizes: each channel's support in the class)."""
+    channels = run("distinctive_channels", cls=cls, kind=kind, min_fraction=min_fraction, limit=5000)
+    chosen: dict[str, dict] = {}
+    per: dict[str, int] = {}
+    for r in channels:  # rows come best first
+        if r["log_odds"] > 0 and per.get(r["layer"], 0) < per_layer:
+            chosen[r["cid"]] = r
+            per[r["layer"]] = per.get(r["layer"], 0) + 1
+    edges, _ = consensus_edges(run, cls, kind, min_fraction, limit=100_000)
+    inside = [r for r in edges if r["src"] in chosen and r["dst"] in chosen]
+    inside.sort(key=lambda r: (-r["fraction"] * r["mean_weight"], r["src"], r["dst"]))
+    return inside[:max_edges], {cid: r["support"] for cid, r in chosen.items()}
