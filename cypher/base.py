@@ -7,8 +7,9 @@ any I/O, so a bad circuit is refused with nothing written. This module imports n
 One image's circuits are one unit: `write_circuits` replaces all of them (and the image record) in one
 transaction, so an interrupted ingest leaves either the old state or the new one, never half.
 Read-only mode (the explorer) is enforced by the backend itself: Neo4j sessions in READ access mode, the
-embedded file opened read-only. Only then is free-form Cypher (`run_cypher`) accepted, and any write
-to the data fails with StoreError on both backends; reading or writing files is the caller's to refuse.
+embedded file opened read-only. Only then is free-form Cypher (`run_cypher`) accepted, on a connection of
+its own, and any write to the data fails with StoreError on both backends; reading or writing files is
+the caller's to refuse (explorer/console.py, the guard of the console and `amx-query`).
 """
 
 from __future__ import annotations
@@ -240,14 +241,26 @@ class Store(abc.ABC):
         q = get_query(query_name)
         return self._read(q.text, q.bind(params), what=f"query {query_name!r}")
 
-    def run_cypher(self, text: str, **params: Any) -> list[dict[str, Any]]:
-        """Free-form Cypher for the explorer console; accepted only on a store opened read-only, whose
-        backend then refuses any change to the data. It does not stop file access (LadybugDB's
-        `COPY ... TO` and `LOAD FROM`, Neo4j's `LOAD CSV`): the caller refuses those (explorer/console.py)."""
+    def run_cypher(self, text: str, *, max_rows: int | None = None, timeout_s: float | None = None,
+                   **params: Any) -> list[dict[str, Any]]:
+        """Free-form Cypher (the console and `amx-query --cypher`, after explorer/console.py's guard);
+        accepted only on a store opened read-only. It runs on its own connection, never the one the
+        named queries share: on Neo4j a session in READ access mode (the server refuses writes), on the
+        embedded store a child process that opens the file read-only (a statement that crashes the engine
+        ends only that child). At most `max_rows + 1` rows come back (one more than the cap tells the
+        caller the answer was cut); after `timeout_s` seconds the statement is stopped with StoreError.
+        Refusing file access (COPY, LOAD FROM, LOAD CSV) and settings is the guard's job."""
         if not self.read_only:
             raise StoreError("free-form Cypher runs only on a store opened read-only "
                              "(open_store(..., read_only=True)), so that it cannot change the data")
-        return self._read(text, params, what="console query")
+        if max_rows is not None and max_rows < 0:
+            raise StoreError(f"max_rows must be >= 0, got {max_rows}")
+        return self._run_free(text, params, max_rows=max_rows, timeout_s=timeout_s)
+
+    @abc.abstractmethod
+    def _run_free(self, text: str, params: dict[str, Any], *, max_rows: int | None,
+                  timeout_s: float | None) -> list[dict[str, Any]]:
+        """`run_cypher` on the backend's own isolated connection (see there)."""
 
     def rebuild_aggregates(self, class_name: str) -> int:
         """Recompute the class's AGG cache from its circuits; returns the number of AGG edges."""

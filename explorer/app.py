@@ -301,7 +301,7 @@ def _query_form(prefix: str, classes: list[str]) -> tuple[dict[str, Any], dict[s
     return q, values, submitted
 
 
-def queries_page(url: str, run: Any, classes: list[dict[str, Any]], store: Any) -> None:
+def queries_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
     st.header("Named queries")
     names = [c["class"] for c in classes]
     q, last, rows = _query_results("q", names, run)
@@ -315,25 +315,35 @@ def queries_page(url: str, run: Any, classes: list[dict[str, Any]], store: Any) 
             _graph(graphs.edge_rows_graph(rows, layers=layers), name="query")
 
     st.header("Cypher console (read-only)")
-    st.caption("Runs on a read-only connection: reading queries only. "
-               "Writes are refused here and by the store itself.")
+    st.caption(f"One reading statement (MATCH, OPTIONAL MATCH, WHERE, WITH, UNWIND, RETURN, ORDER BY, SKIP, LIMIT, "
+               f"CALL of a schema listing), on a read-only connection of its own; at most {CONSOLE_ROWS} rows "
+               f"and {console.TIMEOUT_S:g} s. Everything else is refused.")
     text = st.text_area("Cypher", value=CONSOLE_EXAMPLE, key="console", height=110)
     if st.button("Run read-only", key="console_run"):
-        st.session_state["console_last"] = text
-    if st.session_state.get("console_last") == text:
-        keyword = console.write_keyword(text)
-        if keyword:
-            st.error(console.refusal(text, keyword))
-            return
-        try:
-            rows = store.run_cypher(text)
-        except StoreError as e:
-            st.error(console.failure(text, e))
-            return
-        st.markdown(f"**{len(rows)} rows**" + (f" (first {CONSOLE_ROWS} shown)" if len(rows) > CONSOLE_ROWS else ""))
-        _table(rows[:CONSOLE_ROWS], key="console_table")
-        if rows and tables.rows_are_edges(rows):
-            _graph(graphs.edge_rows_graph(rows[:CONSOLE_ROWS]), name="console")
+        st.session_state["console_answer"] = (text, _console_answer(url, text))
+    last = st.session_state.get("console_answer")
+    if not last or last[0] != text:
+        return
+    answer = last[1]
+    if isinstance(answer, str):
+        st.error(answer)
+        return
+    rows = answer.rows
+    st.markdown(f"**{len(rows)} rows**" + (f" (the first {CONSOLE_ROWS}; there are more)" if answer.truncated else ""))
+    _table(rows, key="console_table")
+    if rows and tables.rows_are_edges(rows):
+        _graph(graphs.edge_rows_graph(rows), name="console")
+
+
+def _console_answer(url: str, text: str) -> console.Answer | str:
+    """The console statement's rows, or the one line that says why there are none. Run once per click
+    (kept in the session, so other widgets' reruns do not run it again)."""
+    try:
+        return console.run(url, text, max_rows=CONSOLE_ROWS)
+    except console.Refused as e:
+        return str(e)
+    except StoreError as e:
+        return console.failure(e)
 
 
 def exports_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
@@ -382,7 +392,6 @@ def main() -> None:
         st.info(fill_hint(url))
         return
     try:
-        store = cache.get_store(url)
         stats = cache.run_query(url, "store_stats")[0]
     except StoreError as e:
         st.error(f"Cannot reach the store: {e}")
@@ -408,7 +417,7 @@ def main() -> None:
         elif page == "Compare":
             compare_page(url, run, classes)
         elif page == "Queries":
-            queries_page(url, run, classes, store)
+            queries_page(url, run, classes)
         else:
             exports_page(url, run, classes)
     except StoreError as e:

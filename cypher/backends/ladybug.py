@@ -8,6 +8,11 @@ retry: LadybugDB admits one writer, and the file lock keeps a second writer proc
 
 from __future__ import annotations
 
+import os
+import pickle
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +25,8 @@ from amx_core.errors import StoreError
 
 from ..base import Exec, Statement, Store, plain
 from ..statements import Batch
+
+CHILD_GRACE_S = 20.0  # the child's start (Python, the engine, opening the file) on top of the statement's limit
 
 
 class LadybugStore(Store):
@@ -104,6 +111,42 @@ class LadybugStore(Store):
         if "read-only" in msg.lower() or "read only" in msg.lower():
             return StoreError(f"{self} is open read-only; {what} tried to write and was refused ({msg})")
         return StoreError(f"{self}: {what} failed: {msg}")
+
+    def _run_free(self, text: str, params: dict[str, Any], *, max_rows: int | None,
+                  timeout_s: float | None) -> list[dict[str, Any]]:
+        """In a child process (`cypher.backends.ladybug_child`) with its own read-only connection: a
+        statement that crashes the engine ends only the child, and the engine's timeout plus a wall-clock
+        kill bound the time. The child opens the file afresh, so it sees the latest committed data."""
+        job = {"path": str(self.path), "text": text, "params": params, "max_rows": max_rows,
+               "timeout_ms": int(timeout_s * 1000) if timeout_s else None}
+        root = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        stopped = StoreError(f"{self}: console query stopped after {timeout_s:g} s (its time limit)") \
+            if timeout_s else None
+        try:
+            proc = subprocess.run([sys.executable, "-m", "cypher.backends.ladybug_child"], input=pickle.dumps(job),
+                                  capture_output=True, env=env, timeout=timeout_s + CHILD_GRACE_S if timeout_s else None)
+        except subprocess.TimeoutExpired:
+            raise stopped from None
+        except OSError as e:
+            raise StoreError(f"{self}: cannot start the console's child process: {e}") from None
+        if proc.returncode < 0:
+            try:
+                name = signal.Signals(-proc.returncode).name
+            except ValueError:
+                name = f"signal {-proc.returncode}"
+            raise StoreError(f"{self}: the embedded engine crashed on this statement ({name}); it ran in a child "
+                             "process, so nothing else is affected")
+        try:
+            out = pickle.loads(proc.stdout)
+        except Exception:
+            said = " ".join(proc.stderr.decode(errors="replace").strip().splitlines()[-1:]) or f"exit {proc.returncode}"
+            raise StoreError(f"{self}: console query failed: {said}") from None
+        if "error" in out:
+            if stopped is not None and "interrupt" in out["error"].lower():
+                raise stopped
+            raise self._error(RuntimeError(out["error"]), "console query")
+        return out["rows"]
 
     def close(self) -> None:
         with self._lock:

@@ -139,6 +139,28 @@ class Neo4jStore(Store):
         except (nx_errors.Neo4jError, nx_errors.DriverError) as e:
             raise self._error(e, what) from None
 
+    def _run_free(self, text: str, params: dict[str, Any], *, max_rows: int | None,
+                  timeout_s: float | None) -> list[dict[str, Any]]:
+        """One read transaction in a session of its own (READ access mode), with a server-side timeout;
+        only the first `max_rows + 1` records are fetched, the rest is discarded."""
+        if self._driver is None:
+            raise StoreError(f"{self} is closed")
+
+        def work(tx: neo4j.ManagedTransaction) -> list[dict[str, Any]]:
+            result = tx.run(text, params)
+            records = result.fetch(max_rows + 1) if max_rows is not None else list(result)
+            return [{k: _plain(v) for k, v in r.items()} for r in records]
+
+        unit = neo4j.unit_of_work(timeout=timeout_s)(work) if timeout_s else work
+        try:
+            with self._driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
+                return session.execute_read(unit)
+        except (nx_errors.Neo4jError, nx_errors.DriverError) as e:
+            code = getattr(e, "code", None) or ""
+            if "TransactionTimedOut" in code or "Transaction.TransactionTimedOut" in code:
+                raise StoreError(f"{self}: console query stopped after {timeout_s:g} s (its time limit)") from None
+            raise self._error(e, "console query") from None
+
     def _error(self, e: Exception, what: str) -> StoreError:
         if isinstance(e, nx_errors.AuthError):
             return StoreError(f"Neo4j at {self.uri} refused the credentials of user {self.user!r} "

@@ -229,12 +229,23 @@ def test_console_reads_and_refuses_writes(seeded_url, app_env):
     at.text_area(key="console").set_value("CREATE (:Class {name: 'intruder', `index`: 999})")
     at = at.button(key="console_run").click().run()
     assert not at.exception
-    assert len(at.error) == 1 and "Refused" in at.error[0].value and "read-only" in at.error[0].value
+    assert len(at.error) == 1 and at.error[0].value.startswith("Refused: CREATE would change the data")
     assert _store_rows(seeded_url, "store_stats") == before
+    at.text_area(key="console").set_value("MATCH (n) RETURN count(n) AS n; CALL threads=1")
+    at = at.button(key="console_run").click().run()
+    assert len(at.error) == 1 and "more than one statement" in at.error[0].value
+    at.text_area(key="console").set_value("UNWIND range(1, 1500) AS x RETURN x")
+    at = _ok(at.button(key="console_run").click().run())
+    assert len(at.dataframe[-1].value) == 1000
+    assert any(m.value == "**1000 rows** (the first 1000; there are more)" for m in at.markdown)
+    _ok(at.button(key="console_run").click().run())  # named queries on the shared connection still answer
+    _ok(at.selectbox(key="q_name").set_value("classes").run())
+    _ok(next(b for b in at.button if b.label == "Run query").click().run())
+    assert any(m.value == "**3 rows**" for m in at.markdown)
 
 
 def test_console_write_that_slips_past_the_check_is_refused_by_the_store(seeded_url, app_env, monkeypatch):
-    monkeypatch.setattr(console, "write_keyword", lambda text: None)  # only the store's read-only mode is left
+    monkeypatch.setattr(console, "check", lambda text: text)  # only the store's read-only mode is left
     app_env(seeded_url)
     before = _store_rows(seeded_url, "store_stats")
     at = _app("Queries")
