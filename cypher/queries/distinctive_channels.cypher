@@ -25,5 +25,5 @@ RETURN layer, cid, n_in AS images, n_out AS images_elsewhere, 1.0 * n_in / total
        CASE WHEN total_out > 0 THEN 1.0 * n_out / total_out ELSE 0.0 END AS support_elsewhere,
        (a / (a + b)) / (c / (c + d)) AS lift, log_odds,
        log_odds / sqrt(1.0 / a + 1.0 / b + 1.0 / c + 1.0 / d) AS z, mean_activation
-ORDER BY log_odds DESC, images DESC, cid
+ORDER BY round(log_odds, 9) DESC, images DESC, cid
 LIMIT $limit

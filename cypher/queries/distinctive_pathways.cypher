@@ -26,5 +26,5 @@ RETURN src, mid, dst, n_in AS images, n_out AS images_elsewhere, 1.0 * n_in / to
        CASE WHEN total_out > 0 THEN 1.0 * n_out / total_out ELSE 0.0 END AS support_elsewhere,
        (a / (a + b)) / (c / (c + d)) AS lift, log_odds,
        log_odds / sqrt(1.0 / a + 1.0 / b + 1.0 / c + 1.0 / d) AS z, mean_weight
-ORDER BY log_odds DESC, images DESC, src, mid, dst
+ORDER BY round(log_odds, 9) DESC, images DESC, src, mid, dst
 LIMIT $limit

@@ -185,7 +185,9 @@ class Reference:
                          "support": n_in / total_in, "support_elsewhere": n_o / total_out if total_out else 0.0,
                          "lift": (a / (a + b)) / (c / (c + d)), "log_odds": log_odds,
                          "z": log_odds / math.sqrt(1 / a + 1 / b + 1 / c + 1 / d), extra: fmean(vs)})
-        return _top(rows, lambda r: (-r["log_odds"], -r["images"], *(r[k] for k in key_columns if k != "layer")),
+        # ties in log-odds (equal odds ratios from other counts) are compared at 9 decimals, as the queries do:
+        # the backends' log10 may differ in the last bit
+        return _top(rows, lambda r: (-round(r["log_odds"], 9), -r["images"], *(r[k] for k in key_columns if k != "layer")),
                     limit)
 
     def distinctive_edges(self, cls, kind="explanation", min_fraction=0.25, prior=0.5, limit=100):
