@@ -5,7 +5,11 @@ transaction, its executor and `close`. `plan_write` turns one image's circuits i
 any I/O, so a bad circuit is refused with nothing written. This module imports no backend.
 
 One image's circuits are one unit: `write_circuits` replaces all of them (and the image record) in one
-transaction, so an interrupted ingest leaves either the old state or the new one, never half.
+transaction, so an interrupted ingest leaves either the old state or the new one, never half. The
+per-class summaries (the AGG cache) are rebuilt from the circuits; every write and delete marks the
+classes it touches stale in its own transaction and every rebuild clears the mark in its own, so
+`rebuild_stale` (run by amx-ingest at the end of every run, and by `delete_image`) finds and repairs
+whatever an interrupted run left behind.
 Read-only mode (the explorer) is enforced by the backend itself: Neo4j sessions in READ access mode, the
 embedded file opened read-only. Only then is free-form Cypher (`run_cypher`) accepted, on a connection of
 its own, and any write to the data fails with StoreError on both backends; reading or writing files is
@@ -195,21 +199,35 @@ class Store(abc.ABC):
         for text in schema_statements(self.backend):
             self._transaction(lambda ex, t=text: ex(t, {}), write=True, what="schema set-up")
 
-    def write_circuits(self, image: ImageRecord, circuits: Iterable[Circuit]) -> None:
-        """Replace the image and all its circuits whole, in one transaction."""
+    def write_circuits(self, image: ImageRecord, circuits: Iterable[Circuit]) -> str | None:
+        """Replace the image and all its circuits whole, in one transaction; returns the class it was
+        stored under before (None when new). The same transaction marks the class summaries it touches
+        (the image's class, and the one it leaves) stale; `rebuild_stale` brings them back."""
         self._check_writable(f"writing image {image.id}")
         plan = plan_write(image, circuits)
 
-        def work(ex: Exec) -> None:
+        def work(ex: Exec) -> str | None:
+            rows = ex(st.IMAGE_CLASS, {"image_id": image.id})
+            before = rows[0]["class"] if rows else None
+            ex(st.MARK_STALE, {"classes": sorted({image.class_name, before} - {None})})
             for statement, params in plan.statements():
                 ex(statement, params)
+            return before
 
-        self._transaction(work, write=True, what=f"writing image {image.id} ({image.path})")
+        return self._transaction(work, write=True, what=f"writing image {image.id} ({image.path})")
 
     def has_circuit(self, image_id: str, model: str, config_hash: str) -> bool:
-        """True when the image's circuits for this model and config are stored (ingest skips it)."""
+        """True when the image's circuits for this model and config are stored."""
         rows = self._read(st.HAS_CIRCUIT, {"image_id": image_id, "model": model, "config": config_hash})
         return rows[0]["n"] > 0
+
+    def stored_image(self, image_id: str, model: str, config_hash: str) -> tuple[str | None, bool]:
+        """(the class the image is stored under or None, whether its circuits for this model and config
+        are stored): ingest skips an image only when both match."""
+        rows = self._read(st.IMAGE_STATE, {"image_id": image_id, "model": model, "config": config_hash})
+        if not rows or rows[0]["class"] is None:
+            return None, False
+        return rows[0]["class"], rows[0]["n"] > 0
 
     def get_image(self, image_id: str) -> ImageRecord | None:
         rows = self._read(st.GET_IMAGE, {"image_id": image_id})
@@ -224,17 +242,22 @@ class Store(abc.ABC):
         )
 
     def delete_image(self, image_id: str) -> bool:
-        """Remove the image, its circuits, acts and their edges; False when it was not stored."""
+        """Remove the image, its circuits, acts and their edges, then rebuild the class summaries that are
+        stale (its class's among them); False when it was not stored."""
         self._check_writable(f"deleting image {image_id}")
         key = {"image_id": image_id}
 
         def work(ex: Exec) -> bool:
-            found = ex(st.IMAGE_EXISTS, key)[0]["n"] > 0
+            rows = ex(st.IMAGE_CLASS, key)
+            if rows:
+                ex(st.MARK_STALE, {"classes": [rows[0]["class"]]})
             for text in (st.DELETE_IMAGE_ACTS, st.DELETE_IMAGE_CIRCUITS, st.DELETE_IMAGE):
                 ex(text, key)
-            return found
+            return bool(rows)
 
-        return self._transaction(work, write=True, what=f"deleting image {image_id}")
+        found = self._transaction(work, write=True, what=f"deleting image {image_id}")
+        self.rebuild_stale()
+        return found
 
     def run(self, query_name: str, **params: Any) -> list[dict[str, Any]]:
         """Run a named query from `cypher/queries/`; rows are dicts of plain Python values."""
@@ -263,11 +286,13 @@ class Store(abc.ABC):
         """`run_cypher` on the backend's own isolated connection (see there)."""
 
     def rebuild_aggregates(self, class_name: str) -> int:
-        """Recompute the class's AGG cache from its circuits; returns the number of AGG edges."""
+        """Recompute the class's AGG cache (its summary) from its circuits and clear its stale mark, in one
+        transaction; returns the number of AGG edges (0 for a class that has no images left)."""
         self._check_writable(f"rebuilding aggregates of class {class_name!r}")
         key = {"cls": class_name}
 
         def work(ex: Exec) -> int:
+            ex(st.MARK_BUILT, key)  # first: holds the mark's lock while the edges are rewritten
             ex(st.DELETE_AGGREGATES, key)
             rows = [{"kind": r["kind"], "src": channel_key(r["model"], r["src"]),
                      "dst": channel_key(r["model"], r["dst"]), "n": r["n"], "sum_w": float(r["sum_w"])}
@@ -277,6 +302,22 @@ class Store(abc.ABC):
             return len(rows)
 
         return self._transaction(work, write=True, what=f"rebuilding aggregates of class {class_name!r}")
+
+    def stale_classes(self) -> list[str]:
+        """Classes whose summary may not match their circuits: marked stale by a write or delete that no
+        rebuild has followed yet (a run interrupted in between), or never recorded (a store written
+        before the marks existed)."""
+        found = {r["class"] for text in (st.STALE_CLASSES, st.UNRECORDED_CLASSES, st.UNRECORDED_AGG_CLASSES)
+                 for r in self._read(text, {}, what="finding stale class summaries")}
+        return sorted(c for c in found if c is not None)
+
+    def rebuild_stale(self) -> list[str]:
+        """Rebuild every stale class summary (see `stale_classes`); returns the classes rebuilt."""
+        self._check_writable("rebuilding class summaries")
+        classes = self.stale_classes()
+        for cls in classes:
+            self.rebuild_aggregates(cls)
+        return classes
 
     def stats(self) -> dict[str, int]:
         return self.run("store_stats")[0]

@@ -142,6 +142,56 @@ RETURN i.id AS id, i.path AS path, i.class AS class_name, i.class_index AS class
        i.explanation_jpeg AS explanation_jpeg"""
 
 # -- the per-class aggregate cache (AGG edges between channels) ------------------------------------
+# An (:AggState {class, stale}) per class says whether its AGG edges still match its circuits: every
+# write or delete marks the classes it touches stale in its own transaction (first, so that it takes the
+# node's lock before a concurrent rebuild can clear the mark), and a rebuild clears the mark in the
+# transaction that rewrites the edges. A run killed between the two leaves the mark, and the next run
+# (or delete) rebuilds what it finds marked.
+
+IMAGE_CLASS = """
+MATCH (i:Image)
+WHERE i.id = $image_id
+RETURN i.class AS class"""
+
+IMAGE_STATE = """
+MATCH (i:Image)
+WHERE i.id = $image_id
+OPTIONAL MATCH (c:Circuit)
+WHERE c.image_id = $image_id AND c.model = $model AND c.config = $config
+RETURN i.class AS class, count(c) AS n"""
+
+MARK_STALE = """
+UNWIND $classes AS cls
+MERGE (s:AggState {class: cls})
+SET s.stale = true"""
+
+MARK_BUILT = """
+MERGE (s:AggState {class: $cls})
+SET s.stale = false"""
+
+STALE_CLASSES = """
+MATCH (s:AggState)
+WHERE s.stale
+RETURN s.class AS class"""
+
+# classes whose aggregates were built before there were marks (a store from an earlier version)
+UNRECORDED_CLASSES = """
+MATCH (i:Image)
+WITH DISTINCT i.class AS class
+OPTIONAL MATCH (s:AggState)
+WHERE s.class = class
+WITH class, s
+WHERE s IS NULL
+RETURN class"""
+
+UNRECORDED_AGG_CLASSES = """
+MATCH (:Channel)-[g:AGG]->(:Channel)
+WITH DISTINCT g.class AS class
+OPTIONAL MATCH (s:AggState)
+WHERE s.class = class
+WITH class, s
+WHERE s IS NULL
+RETURN class"""
 
 DELETE_AGGREGATES = """
 MATCH (:Channel)-[g:AGG]->(:Channel)

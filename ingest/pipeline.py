@@ -1,6 +1,9 @@
 """The ingest job: find images, explain them in batches, read both circuits, write each image in one
-transaction, and resume where an earlier run stopped (an image already stored with the same model
-and config is skipped). Torch lives here and in amx_core only; the store sees plain data.
+transaction, and resume where an earlier run stopped (an image already stored under the same class,
+model and config is skipped; one stored under another class is explained again and moved to this one).
+Every run ends by rebuilding the class summaries that are stale (those its writes touched, including a
+class an image moved away from, and any an interrupted run left). Torch lives here and in amx_core only;
+the store sees plain data.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ class Summary:
     ingested: int = 0
     skipped: int = 0
     failed: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)  # "path (was CLASS)": stored before under another class
+    summaries_rebuilt: list[str] = field(default_factory=list)  # classes whose summary this run rebuilt
     disagreeing: int = 0
     mask_areas: list[float] = field(default_factory=list)
     robustness: list[float] = field(default_factory=list)
@@ -73,6 +78,7 @@ class Summary:
             ("images found", str(self.found)),
             ("ingested", str(self.ingested)),
             ("skipped (already stored)", str(self.skipped)),
+            ("moved from another class", str(len(self.moved))),
             ("failed", str(len(self.failed))),
             ("prediction differs from --class", str(self.disagreeing)),
             ("median mask area", med(self.mask_areas)),
@@ -84,6 +90,11 @@ class Summary:
         width = max(len(k) for k, _ in rows)
         lines = [f"  {k.ljust(width)}  {v}" for k, v in rows]
         lines += [f"  failed: {reason}" for reason in self.failed]
+        lines += [f"  moved to this class: {m}" for m in self.moved[:20]]
+        if len(self.moved) > 20:
+            lines.append(f"  moved to this class: … and {len(self.moved) - 20} more")
+        if self.summaries_rebuilt:
+            lines.append(f"  class summaries rebuilt: {', '.join(self.summaries_rebuilt)}")
         return "\n".join(lines)
 
 
@@ -170,7 +181,9 @@ def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = No
                     if isinstance(item, BadImageError):
                         fail(item)
                         bar.advance()
-                    elif not opts.force and store.has_circuit(item[0], classifier.spec.name, chash):
+                        continue
+                    stored_class, stored = store.stored_image(item[0], classifier.spec.name, chash)
+                    if stored and stored_class == class_name and not opts.force:
                         summary.skipped += 1
                         bar.advance(note=f"{path.name}: already stored")
                     else:
@@ -178,10 +191,11 @@ def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = No
                 if todo:
                     _ingest_batch(todo, job)
             bar.close()
-        if summary.ingested:
-            t = time.perf_counter()
-            store.rebuild_aggregates(class_name)
-            summary.seconds_writing += time.perf_counter() - t
+        # Every run ends by rebuilding the class summaries its writes marked stale, and any an earlier
+        # run left marked when it was killed between its last write and this step.
+        t = time.perf_counter()
+        summary.summaries_rebuilt = store.rebuild_stale()
+        summary.seconds_writing += time.perf_counter() - t
     finally:
         store.close()
     summary.seconds_total = time.perf_counter() - t0
@@ -252,12 +266,14 @@ def _ingest_batch(todo: list[tuple[Path, str, Any]], job: _Job) -> None:
         )
         t = time.perf_counter()
         try:
-            job.store.write_circuits(record, [original, explanation])
+            before = job.store.write_circuits(record, [original, explanation])
         except StoreError as err:
             raise StoreError(f"{err} — stopped at {path}; rerun the same command to finish (done images are kept)") \
                 from None
         summary.seconds_writing += time.perf_counter() - t
         summary.ingested += 1
+        if before is not None and before != job.class_name:
+            summary.moved.append(f"{path} (was {before})")
         summary.disagreeing += int(predicted != job.class_index)
         summary.mask_areas.append(m["mask_area"])
         if "robustness" in m:

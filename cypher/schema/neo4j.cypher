@@ -6,6 +6,7 @@ CREATE CONSTRAINT image_id IF NOT EXISTS FOR (i:Image) REQUIRE i.id IS UNIQUE;
 CREATE CONSTRAINT circuit_id IF NOT EXISTS FOR (c:Circuit) REQUIRE c.id IS UNIQUE;
 CREATE CONSTRAINT act_id IF NOT EXISTS FOR (a:Act) REQUIRE a.id IS UNIQUE;
 CREATE CONSTRAINT channel_id IF NOT EXISTS FOR (ch:Channel) REQUIRE ch.id IS UNIQUE;
+CREATE CONSTRAINT aggstate_class IF NOT EXISTS FOR (s:AggState) REQUIRE s.class IS UNIQUE;
 CREATE INDEX image_class IF NOT EXISTS FOR (i:Image) ON (i.class);
 CREATE INDEX circuit_image IF NOT EXISTS FOR (c:Circuit) ON (c.image_id);
 CREATE INDEX circuit_class IF NOT EXISTS FOR (c:Circuit) ON (c.class);

@@ -5,6 +5,7 @@ top_k=16 keeps every channel (56 nodes per circuit), every pair of successive ke
 (8*8 + 8*12 + 12*12 + 12*16 = 496) and each last-layer channel links to the target class (16).
 """
 
+import re
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from cypher import open_store
 from ingest.cli import main as ingest_main
 from ingest.pipeline import IngestOptions, run_ingest
 from tests.imagefiles import bad_images, good_images
+from tests.ingest.summaries import assert_summaries_fresh, summaries
 from tests.tiny import tiny_classifier
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,8 +26,8 @@ NODES, EDGES, LINKS = 56, 496, 16
 
 
 def _ingest(store_url, folder, **kw):
-    kw = {"steps": 2, **kw}  # a masker file carries its own steps: pass steps=None with masker=
-    opts = IngestOptions(class_name="cheetah", images=(str(folder),), store=store_url, batch_size=2, **kw)
+    kw = {"steps": 2, "class_name": "cheetah", **kw}  # a masker file carries its own steps: steps=None with masker=
+    opts = IngestOptions(images=(str(folder),), store=store_url, batch_size=2, **kw)
     return run_ingest(opts, classifier=tiny_classifier(), report=lambda _m: None)
 
 
@@ -173,3 +175,61 @@ def test_a_password_with_at_or_slash_in_the_store_url_is_never_printed(password,
     assert rc == 2 and "Traceback" not in said and said.startswith("amx-ingest: error:"), said
     pieces = {password[i:i + 3] for i in range(len(password) - 2)}  # no three characters of it in a row
     assert not [p for p in pieces if p in said], said
+
+
+# -- class summaries (the AGG cache) are never stale ------------------------------------------------
+
+
+def test_same_file_under_another_class_is_moved_and_both_summaries_rebuilt(store_url, tmp_path):
+    good_images(tmp_path / "imgs", 2)
+    _ingest(store_url, tmp_path / "imgs")
+    assert_summaries_fresh(store_url)
+    moved = _ingest(store_url, tmp_path / "imgs", class_name="tabby")
+    assert (moved.ingested, moved.skipped, len(moved.moved)) == (2, 0, 2) and moved.ok
+    assert all("(was cheetah)" in m for m in moved.moved)
+    assert re.search(r"moved from another class +2\n", moved.table()) and "moved to this class:" in moved.table()
+    assert moved.summaries_rebuilt == ["cheetah", "tabby"]
+    with open_store(store_url, read_only=True) as s:
+        assert {r["class"]: r["images"] for r in s.run("classes")} == {"tabby": 2}
+        assert s.run("consensus", cls="cheetah", min_fraction=0.0) == []
+    assert_summaries_fresh(store_url)
+    again = _ingest(store_url, tmp_path / "imgs", class_name="tabby")
+    assert (again.ingested, again.skipped, again.moved) == (0, 2, [])
+
+
+def test_force_into_another_class_leaves_no_support_fraction_above_one(store_url, tmp_path):
+    paths = good_images(tmp_path / "imgs", 2)
+    _ingest(store_url, tmp_path / "imgs")
+    forced = _ingest(store_url, paths[0], class_name="tabby", force=True)
+    assert forced.ingested == 1 and len(forced.moved) == 1
+    with open_store(store_url, read_only=True) as s:
+        fractions = [r["fraction"] for r in s.run("consensus", cls="cheetah", min_fraction=0.0, limit=10_000)]
+    assert fractions and max(fractions) == 1.0  # was 2.0: the old class kept the moved image's edges
+    assert_summaries_fresh(store_url)
+
+
+def test_a_kill_between_the_last_write_and_the_summary_rebuild_is_repaired_by_rerunning(store_url, tmp_path):
+    good_images(tmp_path / "imgs", 2)
+    _ingest(store_url, tmp_path / "imgs")
+    child = [sys.executable, "-m", "tests.ingest.killable", store_url, str(tmp_path / "imgs")]
+    killed = subprocess.run([*child, "rebuild", "tabby"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -9, killed.stderr
+    with open_store(store_url, read_only=True) as s:
+        assert s.stale_classes() == ["cheetah", "tabby"]  # both written, neither rebuilt
+    stored, recomputed = summaries(store_url)
+    assert stored != recomputed
+    rerun = subprocess.run([*child, "0", "tabby"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0 and rerun.stdout.split() == ["0", "2"], rerun.stderr  # all skipped ...
+    assert_summaries_fresh(store_url)  # ... and the summaries repaired
+
+
+def test_delete_image_rebuilds_its_class_summary(store_url, tmp_path):
+    from amx_core.images import file_sha256
+
+    paths = good_images(tmp_path / "imgs", 2)
+    _ingest(store_url, tmp_path / "imgs")
+    with open_store(store_url) as s:
+        assert s.delete_image(file_sha256(paths[0])) and not s.delete_image("no-such-image")
+    assert_summaries_fresh(store_url)
+    with open_store(store_url, read_only=True) as s:
+        assert s.run("classes")[0]["images"] == 1

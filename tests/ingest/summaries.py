@@ -1,0 +1,46 @@
+"""The class summaries (AGG edges) as stored, and as recomputed from the stored circuits: every check of
+'summaries are never stale' compares the two."""
+
+from __future__ import annotations
+
+from cypher import open_store
+
+STORED = ("MATCH (s:Channel)-[g:AGG]->(d:Channel) "
+          "RETURN g.class AS class, g.kind AS kind, s.id AS src, d.id AS dst, g.n AS n, g.sum_w AS sum_w")
+RECOMPUTED = ("MATCH (a:Act)-[f:FLOW]->(b:Act) "
+              "RETURN a.class AS class, a.kind AS kind, a.model AS model, a.cid AS src, b.cid AS dst, "
+              "count(*) AS n, sum(f.weight) AS sum_w")
+
+
+def _key(rows, model_in_ids: bool):
+    out = {}
+    for r in rows:
+        src, dst = (r["src"], r["dst"]) if model_in_ids else (f"{r['model']}|{r['src']}", f"{r['model']}|{r['dst']}")
+        key = (r["class"], r["kind"], src, dst)
+        assert key not in out, f"two AGG edges for {key}"
+        out[key] = (int(r["n"]), round(float(r["sum_w"]), 6))
+    return out
+
+
+def summaries(url: str) -> tuple[dict, dict]:
+    """(stored AGG edges, the same recomputed from the circuits), keyed (class, kind, src, dst) -> (n, sum_w)."""
+    with open_store(url, read_only=True) as s:
+        return _key(s.run_cypher(STORED), True), _key(s.run_cypher(RECOMPUTED), False)
+
+
+def assert_summaries_fresh(url: str) -> None:
+    """Every class's summary equals a recomputation from its stored circuits (so no support fraction
+    exceeds 1), and nothing is left marked stale."""
+    stored, recomputed = summaries(url)
+    if stored != recomputed:
+        missing = sorted(set(recomputed) - set(stored))[:3]
+        extra = sorted(set(stored) - set(recomputed))[:3]
+        wrong = sorted(k for k in set(stored) & set(recomputed) if stored[k] != recomputed[k])[:3]
+        raise AssertionError(f"stale summaries: missing {missing}, left over {extra}, "
+                             f"wrong {[(k, stored[k], recomputed[k]) for k in wrong]}")
+    with open_store(url, read_only=True) as s:
+        assert s.stale_classes() == []
+        for c in s.run("classes"):
+            for kind in ("original", "explanation"):
+                rows = s.run("consensus", cls=c["class"], kind=kind, min_fraction=0.0, limit=100_000)
+                assert all(r["fraction"] <= 1.0 for r in rows), (c["class"], kind)
