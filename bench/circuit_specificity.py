@@ -37,13 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from amx_core.models import load_classifier  # noqa: E402
 from amx_core.readout import ReadoutConfig, read_circuit  # noqa: E402
-from bench.samples import MISSING, SAMPLES, load_photos, sample_paths  # noqa: E402
-
-try:
-    from bench.samples import split_of  # noqa: E402
-except ImportError:  # TEMP until the fetcher's split lands
-    def split_of(path):
-        return "tuning"
+from bench.samples import MISSING, SAMPLES, load_photos, sample_paths, split_of  # noqa: E402
 
 DEFAULT_MODES = ("paper:selection=activation,ingress=signed;"
                  "flow:selection=flow,ingress=signed;"
