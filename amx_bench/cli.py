@@ -8,9 +8,13 @@ the same metric code scores every method (amx_bench.sufficiency, amx_core.metric
 - deletion and insertion AUC (RISE protocol: delete to grey, insert into a blurred copy);
 - wall time and classifier passes (images forwarded, backward passes) per image, counted by a hook.
 Methods that make their own binary mask (AMX, Extremal Perturbations) get a second row, "mask as is".
+With --stability N, every method also runs with seeds SEED+1..SEED+N-1 on every photo: the median pairwise
+IoU of its binary masks (its own mask where it makes one, else its minimal sufficient mask) and Spearman
+correlation of its rankings (amx_bench.stability; deterministic methods score 1).
 
-Writes OUT/bench.md (summary and per-image tables), OUT/bench.csv (one row per image and method) and
-OUT/grid.png (one row per image, one column per method).
+Writes OUT/bench.md (summary and per-image tables), OUT/bench.csv (one row per image and method),
+OUT/stability.csv with --stability (one row per image and method) and OUT/grid.png (one row per image,
+one column per method).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pathlib import Path
 
 from amx_core.errors import EXIT_OK, EXIT_SOME_FAILED, AmxError, BadImageError, run_cli
 
+STABILITY_FIELDS = ["image", "method", "seeds", "mask_iou", "rank_spearman", "areas"]
 CSV_FIELDS = ["image", "method", "variant", "target", "class", "area", "label_kept", "robustness", "deletion_auc",
               "insertion_auc", "seconds", "forward_passes", "backward_passes", "runs_in"]
 
@@ -48,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--auc-steps", type=int, default=16, help="points of the deletion/insertion curves minus one")
     p.add_argument("--robustness-samples", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="every method's seed (AMX: its config's; others: torch's)")
+    p.add_argument("--stability", type=int, default=0, metavar="N",
+                   help="also run every method with N seeds per photo (SEED..SEED+N-1) and report how much its "
+                        "mask and ranking move (median pairwise mask IoU, ranking Spearman); 0 = off")
     p.add_argument("--no-figure", action="store_true", help="skip the figure grid")
     return p
 
@@ -151,6 +159,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         raise AmxError(f"--images {args.images}: no such folder")
     if not images_dir.is_dir():
         raise AmxError(f"--images {args.images}: not a folder")
+    if args.stability == 1 or args.stability < 0:
+        raise AmxError(f"--stability {args.stability}: 0 (off) or at least 2 seeds")
     for flag, value, low in (("--limit", args.limit, 0), ("--threads", args.threads, 1),
                              ("--auc-steps", args.auc_steps, 1), ("--robustness-samples", args.robustness_samples, 1)):
         if value < low:
@@ -188,11 +198,15 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     with torch.no_grad():
         classifier(loaded[0][1][None])  # warm-up outside every timing
     rows: list[Row] = []
+    stable: list[dict] = []
     maps: dict[tuple[str, str], tuple] = {}
     root = images_dir
-    with open(out / "bench.csv", "w", newline="") as fh:
+    with open(out / "bench.csv", "w", newline="") as fh, \
+            open(out / "stability.csv", "w", newline="") if args.stability else _NoFile() as sfh:
         writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
         writer.writeheader()
+        swriter = csv.DictWriter(sfh, fieldnames=STABILITY_FIELDS)
+        swriter.writeheader()
         for n, (path, image) in enumerate(loaded, 1):
             name = str(path.relative_to(root)) if path.is_relative_to(root) else path.name
             with torch.no_grad():
@@ -200,7 +214,6 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             for m in methods:
                 if n > subset.get(m.name, len(loaded)):
                     continue
-                torch.manual_seed(args.seed)
                 new, shown = _evaluate(classifier, image, target, m, name, classes[target], runs_in[m.name], args)
                 maps[(name, m.name)] = shown
                 for row in new:
@@ -210,9 +223,16 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                 r = new[0]
                 print(f"amx-bench: [{n}/{len(loaded)}] {name} {m.name}: area {r.area:.1%}, "
                       f"{r.seconds:.1f} s, {r.forward_passes} passes", file=sys.stderr)
+                if args.stability:
+                    st = _stability(classifier, image, target, m, shown, args) | {"image": name, "method": m.name}
+                    swriter.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in st.items()})
+                    sfh.flush()
+                    stable.append(st)
+                    print(f"amx-bench: [{n}/{len(loaded)}] {name} {m.name}: over {args.stability} seeds mask IoU "
+                          f"{st['mask_iou']:.2f}, ranking Spearman {st['rank_spearman']:.2f}", file=sys.stderr)
     command = "amx-bench " + " ".join(shlex.quote(a) for a in argv)
     (out / "bench.md").write_text(markdown(rows, command=command, model=args.model, threads=args.threads,
-                                           device=device, n_images=len(loaded)))
+                                           device=device, n_images=len(loaded), stability=stable))
     if not args.no_figure:
         write_grid(out / "grid.png", loaded, root, methods, maps)
     print(f"amx-bench: {len(loaded)} images x {len(methods)} methods; {len(failures)} files skipped; "
@@ -242,7 +262,7 @@ def _evaluate(classifier, image, target, method, name, class_name, runs_in, args
     from .methods import run_method
     from .sufficiency import label_kept, minimal_sufficient_area
 
-    att = run_method(method, classifier, image, target)
+    att = run_method(method, classifier, image, target, seed=args.seed)
     base = classifier.baseline.reshape(3, 1, 1)
     common = dict(image=name, method=method.name, target=target, class_name=class_name, seconds=att.seconds,
                   forward_passes=att.passes.forward, backward_passes=att.passes.backward, runs_in=runs_in)
@@ -263,6 +283,42 @@ def _evaluate(classifier, image, target, method, name, class_name, runs_in, args
                         robustness=robust(att.mask), deletion_auc=None, insertion_auc=None, **common))
     shown = (att.saliency.cpu(), suff.mask.cpu(), suff.area, None if att.mask is None else att.mask.cpu())
     return rows, shown
+
+
+class _NoFile:
+    """A writable sink for the stability rows when --stability is off."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def write(self, _text):
+        return 0
+
+    def flush(self):
+        pass
+
+
+def _stability(classifier, image, target, method, shown, args) -> dict:
+    """The method's stability on one photo over seeds SEED..SEED+N-1 (SEED's run is the one already scored,
+    `shown`): its binary masks (own, else minimal sufficient) and rankings, compared pair by pair."""
+    from .methods import run_method
+    from .stability import seed_stability
+    from .sufficiency import minimal_sufficient_area
+
+    base = classifier.baseline.reshape(3, 1, 1)
+    saliency, msa_mask, _area, own = shown
+    masks, ranks = [own if own is not None else msa_mask], [saliency]
+    for seed in range(args.seed + 1, args.seed + args.stability):
+        att = run_method(method, classifier, image, target, seed=seed)
+        masks.append(att.mask.cpu() if att.mask is not None else
+                     minimal_sufficient_area(classifier, image, att.saliency, target, baseline=base).mask.cpu())
+        ranks.append(att.saliency.cpu())
+    st = seed_stability(masks, ranks)
+    st["areas"] = " ".join(f"{float(mk.mean()):.4f}" for mk in masks)
+    return st
 
 
 # ---------------------------------------------------------------- reports
@@ -320,7 +376,19 @@ def read_rows(path: Path) -> list[Row]:
                     runs_in=d["runs_in"]) for d in csv.DictReader(fh)]
 
 
-def markdown(rows: list[Row], *, command: str, model: str, threads: int, device: str, n_images: int) -> str:
+def stability_table(stable: list[dict]) -> list[str]:
+    """Per method: photos, seeds, median over photos of the median pairwise mask IoU and ranking Spearman."""
+    lines = ["| method | photos | seeds | median mask IoU | median ranking Spearman | photos with IoU < 0.5 |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for method in dict.fromkeys(s["method"] for s in stable):
+        rs = [s for s in stable if s["method"] == method]
+        lines.append(f"| {method} | {len(rs)} | {rs[0]['seeds']} | {_median([s['mask_iou'] for s in rs]):.3f} | "
+                     f"{_median([s['rank_spearman'] for s in rs]):.3f} | {sum(s['mask_iou'] < 0.5 for s in rs)} |")
+    return lines
+
+
+def markdown(rows: list[Row], *, command: str, model: str, threads: int, device: str, n_images: int,
+             stability: list[dict] | None = None) -> str:
     import os
 
     import torch
@@ -371,6 +439,12 @@ def markdown(rows: list[Row], *, command: str, model: str, threads: int, device:
         part = [r for r in rows if r.image in subset and r.key in keys]
         lines += ["", f"### The same on the {size} image(s) that every method listed here ran on", "",
                   *table(summarise(part))]
+    if stability:
+        lines += ["", "## Stability across seeds", "",
+                  "Each photo: the median over pairs of seeds of the IoU of the binary masks (the method's own "
+                  "mask where it makes one, else its minimal sufficient mask) and of the Spearman correlation "
+                  "of the rankings; the table gives the median over photos (stability.csv has every photo).",
+                  "", *stability_table(stability)]
     ratios = speed_ratios(rows, "extremal-perturbation")
     if ratios:
         lines += ["", "Extremal Perturbations' seconds per image over each AMX preset's, same run, on the images "

@@ -1,7 +1,7 @@
 """The registry of explanation methods amx-bench compares, behind one signature: AMX (each preset) and
 published peers.
 
-`run_method(name, classifier, image, target)` returns an `Attribution`: a saliency map [H,W] (higher =
+`run_method(name, classifier, image, target, seed=0)` returns an `Attribution`: a saliency map [H,W] (higher =
 more important for `target`), the method's own binary mask where it makes one (AMX; Extremal
 Perturbations' mask thresholded at 0.5), wall time, and classifier passes counted by a hook on the
 classifier (images forwarded, backward passes), the same way for every method.
@@ -51,7 +51,9 @@ class Attribution:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-Runner = Callable[[Classifier, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor | None, dict[str, Any]]]
+# (classifier, image, target, seed) -> (saliency, own mask or None, info); a method that draws random numbers
+# draws them from `seed` (AMX: its config's seed) or from torch's global generator, seeded with it first
+Runner = Callable[[Classifier, torch.Tensor, int, int], tuple[torch.Tensor, torch.Tensor | None, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -84,10 +86,12 @@ def _centre(classifier: Classifier, image: torch.Tensor) -> torch.Tensor:
 
 
 def _amx(preset: str) -> Runner:
-    def run(classifier: Classifier, image: torch.Tensor, target: int):
+    def run(classifier: Classifier, image: torch.Tensor, target: int, seed: int):
+        from amx_core.config import get_preset
         from amx_core.explain import explain
 
-        ex = explain(classifier, image[None], targets=[target], config=preset, report=False)[0]
+        ex = explain(classifier, image[None], targets=[target], config=get_preset(preset).with_(seed=seed),
+                     report=False)[0]
         info = {"amx_classifier_passes": ex.metrics.get("classifier_passes"),
                 "amx_mask_source": ex.metrics.get("mask_source")}
         return ex.rank_map.reshape(image.shape[-2:]).float(), ex.mask.reshape(1, *image.shape[-2:]).float(), info
@@ -98,7 +102,7 @@ def _amx(preset: str) -> Runner:
 # ---------------------------------------------------------------- peers
 
 
-def _gradcam(classifier: Classifier, image: torch.Tensor, target: int):
+def _gradcam(classifier: Classifier, image: torch.Tensor, target: int, _seed: int):
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -108,7 +112,7 @@ def _gradcam(classifier: Classifier, image: torch.Tensor, target: int):
     return torch.from_numpy(heat[0]).float(), None, {"layer": layer_name}
 
 
-def _occlusion(classifier: Classifier, image: torch.Tensor, target: int):
+def _occlusion(classifier: Classifier, image: torch.Tensor, target: int, _seed: int):
     from captum.attr import Occlusion
 
     attr = Occlusion(Centred(classifier)).attribute(
@@ -118,21 +122,21 @@ def _occlusion(classifier: Classifier, image: torch.Tensor, target: int):
     return attr[0].sum(0).detach().float(), None, {}
 
 
-def _integrated_gradients(classifier: Classifier, image: torch.Tensor, target: int):
+def _integrated_gradients(classifier: Classifier, image: torch.Tensor, target: int, _seed: int):
     from captum.attr import IntegratedGradients
 
     attr = IntegratedGradients(Centred(classifier)).attribute(_centre(classifier, image), target=target)
     return attr[0].sum(0).detach().float(), None, {}
 
 
-def _rise(classifier: Classifier, image: torch.Tensor, target: int):
+def _rise(classifier: Classifier, image: torch.Tensor, target: int, _seed: int):
     from torchray.attribution.rise import rise_class
 
     sal = rise_class(Centred(classifier), _centre(classifier, image), target=[target])
     return sal[0, 0].detach().float(), None, {}
 
 
-def _extremal_perturbation(classifier: Classifier, image: torch.Tensor, target: int):
+def _extremal_perturbation(classifier: Classifier, image: torch.Tensor, target: int, _seed: int):
     import warnings
 
     from torchray.attribution.extremal_perturbation import extremal_perturbation
@@ -188,13 +192,16 @@ def check_available(method: Method) -> None:
                        f"({type(exc).__name__}: {exc}); reinstall it with {BENCH_EXTRA}") from None
 
 
-def run_method(method: Method | str, classifier: Classifier, image: torch.Tensor, target: int) -> Attribution:
-    """Run one method on one image [3,H,W] in [0,1] for class `target`: time and passes counted here,
-    the classifier's training flag and requires_grad restored after."""
+def run_method(method: Method | str, classifier: Classifier, image: torch.Tensor, target: int,
+               seed: int = 0) -> Attribution:
+    """Run one method on one image [3,H,W] in [0,1] for class `target` with random numbers from `seed`
+    (torch's global generator is seeded with it first): time and passes counted here, the classifier's
+    training flag and requires_grad restored after."""
     m = get_method(method) if isinstance(method, str) else method
+    torch.manual_seed(seed)
     with frozen(classifier), count_passes(classifier) as passes:
         start = time.perf_counter()
-        saliency, mask, info = m.runner(classifier, image, target)
+        saliency, mask, info = m.runner(classifier, image, target, seed)
         seconds = time.perf_counter() - start
     if saliency.shape != image.shape[-2:]:
         raise AmxError(f"method {m.name} returned a {tuple(saliency.shape)} map for a "

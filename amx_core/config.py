@@ -54,6 +54,8 @@ class ExplainConfig:
     # background and on `check_backgrounds` random backgrounds (at least `check_pass` of them)
     area_ladder: tuple[float, ...] = (0.01, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0)
     area_floor: float = 0.0
+    selection: str = "bisect"  # "scan": ascending, first level that holds; "bisect": binary search of the ladder
+    scan_chunk: int = 8  # levels probed per classifier call in a scan
     check_backgrounds: int = 4
     check_pass: int = 4
     # reporting
@@ -67,6 +69,10 @@ class ExplainConfig:
 
 FINE_LADDER = (0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.045, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1, 0.125, 0.15,
                0.2, 0.3, 0.5, 0.75, 1.0)
+
+# the scan's ladder: amx-bench's minimal-sufficient-area ladder up to 20% (0.5% steps to 10%, then 1%), coarser above
+SCAN_LADDER = tuple([round(0.005 * k, 4) for k in range(1, 21)] + [round(0.01 * k, 4) for k in range(11, 21)]
+                    + [0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0])
 
 PRESETS: dict[str, ExplainConfig] = {
     # heavy area and TV: a very compact mask on the most discriminative part (paper Fig. 3 top, ~2%): the

@@ -26,6 +26,7 @@ class ExplainSettings:
     config: ExplainConfig
     masker: Masker | None = None
     refine_steps: int = 0
+    preset: str | None = None  # the preset's name (None with a masker file, which carries its own config)
 
 
 def explain_settings(*, preset: str | None, seed: int, steps: int | None, masker: str | None, refine_steps: int,
@@ -45,7 +46,7 @@ def explain_settings(*, preset: str | None, seed: int, steps: int | None, masker
             raise AmxError(f"--steps {steps}: must be at least 1")
         config = config.with_(steps=steps)
     if not masker:
-        return ExplainSettings(config)
+        return ExplainSettings(config, preset=preset or "default")
     loaded = load_masker(masker, model=model, device=check_device(device))
     return ExplainSettings(loaded.config.with_(seed=seed), loaded, refine_steps)
 
@@ -61,6 +62,21 @@ class ExplainedImage:
     seconds_readout: float
 
 
+def run_info(settings: ExplainSettings, *, batch_size: int, device) -> dict:
+    """What decides an explanation besides the image, model and config: the seed, the preset, how many
+    images shared the explain call (explain() takes them one at a time, so none of their numbers mix),
+    torch's CPU threads, torch's version and the device; recorded so a stored explanation can be reproduced."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        amx = version("amx-circuits")
+    except PackageNotFoundError:
+        amx = None
+    return {"seed": settings.config.seed, "preset": settings.preset, "batch_size": batch_size,
+            "threads": torch.get_num_threads(), "torch": torch.__version__, "device": str(device),
+            "amx_circuits": amx}
+
+
 def explain_and_read(*, classifier: Classifier, pixels: torch.Tensor, settings: ExplainSettings,
                      targets: list[int] | None, image_ids: Sequence[str], circuits: bool = True,
                      readout: ReadoutConfig = DEFAULT_READOUT, n_random: int = 5) -> Iterator[ExplainedImage]:
@@ -68,7 +84,8 @@ def explain_and_read(*, classifier: Classifier, pixels: torch.Tensor, settings: 
     (`circuits`; `n_random` random channel sets per sufficiency check) under its id in `image_ids`.
 
     Yields one image at a time, as soon as its circuits are read, so a caller writes it before the next
-    is read: an interrupted run keeps every image finished so far."""
+    is read: an interrupted run keeps every image finished so far. Each explanation's metrics get a "run"
+    entry (`run_info`)."""
     start = time.perf_counter()
     if settings.masker is not None:
         results = explain_amortised(classifier, pixels, settings.masker, targets=targets, config=settings.config,
@@ -76,7 +93,9 @@ def explain_and_read(*, classifier: Classifier, pixels: torch.Tensor, settings: 
     else:
         results = explain(classifier, pixels, targets=targets, config=settings.config)
     share = (time.perf_counter() - start) / len(results)
+    run = run_info(settings, batch_size=len(results), device=pixels.device)
     for image_id, ex in zip(image_ids, results, strict=True):
+        ex.metrics["run"] = dict(run)
         start = time.perf_counter()
         pair = jaccard = None
         if circuits:

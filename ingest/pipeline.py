@@ -283,7 +283,7 @@ def _ingest_batch(todo: list[tuple[Path, str, Any]], job: _Job) -> None:
 
 def _image_metrics(m: dict[str, Any], jaccard: float, expl_metrics: dict, classes, opts) -> dict[str, Any]:
     keep = ("target", "label_kept", "confidence_x", "confidence_e", "mask_area", "robustness", "deletion_auc",
-            "insertion_auc", "steps", "classifier_passes", "seconds", "regions")
+            "insertion_auc", "steps", "classifier_passes", "seconds", "regions", "run")
     out = {k: m[k] for k in keep if k in m}
     out["target_name"] = classes[m["target"]]
     out["predicted_e_name"] = classes[m["predicted_e"]]

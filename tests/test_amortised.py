@@ -61,6 +61,15 @@ def test_save_load_round_trip_gives_identical_masks(tiny_masker, tmp_path):
         assert ea.metrics["mask_area"] == eb.metrics["mask_area"]
 
 
+@pytest.mark.parametrize("refine", [0, 2])
+def test_an_image_gets_the_same_mask_alone_and_in_a_batch(tiny_masker, refine):
+    clf, masker = tiny_masker
+    x = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(9))
+    together = explain_amortised(clf, x, masker, refine_steps=refine, report=False)
+    (alone,) = explain_amortised(clf, x[2:], masker, refine_steps=refine, report=False)
+    assert torch.equal(alone.mask, together[2].mask) and torch.equal(alone.rank_map, together[2].rank_map)
+
+
 def test_missing_corrupt_foreign_and_wrong_model_files_are_clear_errors(tiny_masker, tmp_path):
     _, masker = tiny_masker
     with pytest.raises(MaskerFileError, match=r"nope\.pt: missing"):

@@ -31,6 +31,7 @@ def test_outputs_are_the_classifiers_input_and_a_white_kept_mask(tmp_path, tiny,
     assert record["metrics"]["mask_area"] == pytest.approx(keep.mean(), abs=1e-6)
     assert record["config"]["steps"] == 3 and record["model"] == "efficientnet_lite0"
     assert len(record["image_id"]) == 64
+    assert {"seed", "preset", "batch_size", "threads", "torch", "device"} <= set(record["metrics"]["run"])
 
 
 def test_bad_files_are_reported_one_line_each_and_the_rest_goes_on(tmp_path, tiny, capsys):

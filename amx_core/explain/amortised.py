@@ -303,42 +303,49 @@ def explain_amortised(
     if search not in ("sequential", "binary"):
         raise ValueError(f"search {search!r}: expected sequential or binary")
     cfg = masker.config if config is None else (get_preset(config) if isinstance(config, str) else config)
-    b = pixels.shape[0]
-    device = pixels.device
-    start = time.perf_counter()
-    net = masker.net.to(device).eval()
+    if targets is not None and len(targets) != pixels.shape[0]:
+        raise ValueError(f"{len(targets)} targets for {pixels.shape[0]} images")
+    net = masker.net.to(pixels.device).eval()
+    out = []
     with frozen(classifier), capture(classifier.net, classifier.spec.taps) as acts:
-        with torch.no_grad():
-            logits_x = classifier(pixels)
-            ref = {t: acts[t].detach().clone() for t in classifier.spec.taps}
-        passes = [1] * b
-        target = torch.tensor(targets, device=device) if targets is not None else logits_x.argmax(1)
-        cam = class_activation_map(classifier, ref[classifier.spec.taps[-1]], target)
-        if refine_steps:
-            gen = _refine(classifier, pixels, acts, ref, logits_x, target, net, masker, cfg, refine_steps, refine_lr,
-                          cam)
-            passes = [p + refine_steps * (1 + cfg.robust_samples) for p in passes]
-        else:
-            gen = net
-        with torch.no_grad():
-            rank = _rank(gen, pixels, cfg, cam)
-            if search == "binary":
-                masks, sel = select_masks(classifier, pixels, rank, target, cfg)
-                logits_e = classifier(apply_mask(pixels, masks, classifier.baseline))
-                passes = [p + sel + 1 for p in passes]
-            else:
-                masks, logits_e, sel_passes = select_sequential(classifier, pixels, rank, target, cfg)
-                passes = [p + s for p, s in zip(passes, sel_passes, strict=True)]
-        seconds = time.perf_counter() - start
-        source = "amortised" + (f"+refine{refine_steps}" if refine_steps else "")
-        out = explanation_records(pixels, target, masks, rank, logits_x, logits_e, classifier.baseline[0], [
-            {"steps": refine_steps, "classifier_passes": passes[i], "mask_source": source, "seconds": seconds / b}
-            for i in range(b)
-        ])
-        if report:
-            for ex in out:
+        # one image at a time, as in `explain`: the same numbers whatever else is in the batch
+        for i in range(pixels.shape[0]):
+            ex = _explain_one(classifier, pixels[i : i + 1], acts, net, masker, cfg,
+                              None if targets is None else targets[i], refine_steps, refine_lr, search)
+            if report:
                 add_report(classifier, ex, cfg)
+            out.append(ex)
     return out
+
+
+def _explain_one(classifier, pixels, acts, net, masker: Masker, cfg: ExplainConfig, target_class: int | None,
+                 refine_steps: int, refine_lr: float | None, search: str) -> Explanation:
+    start = time.perf_counter()
+    with torch.no_grad():
+        logits_x = classifier(pixels)
+        ref = {t: acts[t].detach().clone() for t in classifier.spec.taps}
+    passes = 1
+    target = torch.tensor([target_class], device=pixels.device) if target_class is not None else logits_x.argmax(1)
+    cam = class_activation_map(classifier, ref[classifier.spec.taps[-1]], target)
+    if refine_steps:
+        gen = _refine(classifier, pixels, acts, ref, logits_x, target, net, masker, cfg, refine_steps, refine_lr, cam)
+        passes += refine_steps * (1 + cfg.robust_samples)
+    else:
+        gen = net
+    with torch.no_grad():
+        rank = _rank(gen, pixels, cfg, cam)
+        if search == "binary":
+            masks, sel = select_masks(classifier, pixels, rank, target, cfg)
+            logits_e = classifier(apply_mask(pixels, masks, classifier.baseline))
+            passes += sel + 1
+        else:
+            masks, logits_e, sel_passes = select_sequential(classifier, pixels, rank, target, cfg)
+            passes += sel_passes[0]
+    source = "amortised" + (f"+refine{refine_steps}" if refine_steps else "")
+    return explanation_records(pixels, target, masks, rank, logits_x, logits_e, classifier.baseline[0], [
+        {"steps": refine_steps, "classifier_passes": passes, "mask_source": source,
+         "seconds": time.perf_counter() - start}
+    ])[0]
 
 
 def _refine(classifier, pixels, acts, ref, logits_x, target, net: SharedUNet, masker: Masker, cfg: ExplainConfig,

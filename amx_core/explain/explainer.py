@@ -39,19 +39,33 @@ def explain(
 
     `targets` defaults to each image's top-1 class. `report` adds robustness over random backgrounds,
     deletion/insertion AUC and the per-region check (extra classifier passes, counted apart).
-    `trace`, when given, receives one dict of batch-mean loss terms per step (for tuning and benchmarks).
+    `trace`, when given, receives one dict of loss terms per step, image after image (for tuning and
+    benchmarks).
+
+    Images are explained one at a time (batching buys little on a CPU and would couple them through
+    rounding), so an image's mask, ranking and metrics do not depend on the other images of `pixels`.
     """
     cfg = get_preset(config) if isinstance(config, str) else config
     if len(cfg.layer_weights) != len(classifier.spec.taps):
         raise ValueError(f"config has {len(cfg.layer_weights)} layer weights, model taps {len(classifier.spec.taps)}")
-    start = time.perf_counter()
+    b = pixels.shape[0]
+    if targets is not None and len(targets) != b:
+        raise ValueError(f"{len(targets)} targets for {b} images")
+    result = []
     with frozen(classifier), capture(classifier.net, classifier.spec.taps) as acts:
-        result = _optimise_and_select(classifier, pixels, acts, targets, cfg, progress, trace)
-        seconds = time.perf_counter() - start
-        for ex in result:
-            ex.metrics["seconds"] = seconds / len(result)
+        # one image at a time, always: a batched classifier call rounds differently from a single one
+        # (~1e-6 in the logits), and the optimisation and the ladder's label checks turn such rounding into
+        # other masks. Alone, in a folder or at any batch size, an image meets exactly the same numbers.
+        for i in range(b):
+            start = time.perf_counter()
+            step_progress = None if progress is None else (
+                lambda done, total, i=i: progress(i * total + done, b * total))
+            ex = _optimise_and_select(classifier, pixels[i : i + 1], acts,
+                                      None if targets is None else [targets[i]], cfg, step_progress, trace)[0]
+            ex.metrics["seconds"] = time.perf_counter() - start
             if report:
                 add_report(classifier, ex, cfg)
+            result.append(ex)
     return result
 
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from ..backgrounds import background_batch
 from ..config import ExplainConfig
-from ..metrics import connected_regions, deletion_insertion_auc, robustness_rate, top_mask
+from ..metrics import connected_regions, deletion_insertion_auc, ranking, robustness_rate, top_mask
 from ..models import Classifier, apply_mask
 from .explanation import Explanation
 
@@ -61,41 +61,92 @@ def _ladder(cfg: ExplainConfig) -> list[float]:
     return [a for a in cfg.area_ladder if a >= cfg.area_floor] or [1.0]
 
 
+def _accepted(classifier: Classifier, imgs: torch.Tensor, cands: torch.Tensor, tgt: torch.Tensor,
+              cfg: ExplainConfig) -> tuple[torch.Tensor, int]:
+    """Which candidate masks [N,1,H,W] (of images `imgs`, one each) keep the label `tgt` on the baseline and
+    on `check_backgrounds` seeded random backgrounds (at least `check_pass` of them): one classifier call."""
+    k, kinds = cfg.check_backgrounds, cfg.background_kinds
+    n = imgs.shape[0]
+    batch = [apply_mask(imgs, cands, classifier.baseline)]
+    for j in range(k):
+        gens = [torch.Generator().manual_seed(cfg.seed + 1000 + j) for _ in range(n)]
+        bg = background_batch([kinds[j % len(kinds)]] * n, imgs.cpu(), gens, blur_sigma=cfg.blur_sigma).to(imgs.device)
+        batch.append(imgs * cands + bg * (1 - cands))
+    pred = classifier(torch.cat(batch)).argmax(1).view(1 + k, n)
+    ok = (pred[0] == tgt) & ((pred[1:] == tgt).sum(0) >= min(cfg.check_pass, k))
+    return ok, n * (1 + k)
+
+
 def select_masks(classifier: Classifier, pixels: torch.Tensor, rank: torch.Tensor, target: torch.Tensor,
                  cfg: ExplainConfig) -> tuple[torch.Tensor, int]:
-    """Per image, binary-search the area ladder for the smallest mask of the ranking `rank` that keeps the
-    label on the baseline and on `check_backgrounds` random backgrounds (at least `check_pass` of them),
-    all images' probes in one batch. Returns masks [B,1,H,W] and the classifier passes per image."""
+    """Per image, the smallest mask of the ranking `rank` on the area ladder that keeps the label on the
+    baseline and on `check_backgrounds` random backgrounds (at least `check_pass` of them). Returns masks
+    [B,1,H,W] and the classifier passes per image.
+
+    `selection="scan"` tries the levels in ascending order, `scan_chunk` at a time, and takes the first
+    that holds (no assumption that a larger mask keeps the label when a smaller one does: the rule of
+    amx-bench's minimal sufficient area); `selection="bisect"` binary-searches the ladder (fewer probes,
+    but on a ranking whose label flickers along the ladder it can stop well above the smallest level
+    that holds), all images' probes in one batch."""
+    if cfg.selection == "scan":
+        return _scan(classifier, pixels, rank, target, cfg)
+    if cfg.selection != "bisect":
+        raise ValueError(f"unknown selection {cfg.selection!r}: scan or bisect")
     ladder = _ladder(cfg)
     b = pixels.shape[0]
     lo = [0] * b
     hi = [len(ladder) - 1] * b  # the last level is accepted if nothing smaller passes
     k = cfg.check_backgrounds
-    kinds = cfg.background_kinds
     passes = 0
     while any(low < high for low, high in zip(lo, hi, strict=True)):
         active = [i for i in range(b) if lo[i] < hi[i]]
         mids = {i: (lo[i] + hi[i]) // 2 for i in active}
         cands = torch.stack([top_mask(rank[i], ladder[mids[i]]) for i in active])
-        imgs = pixels[active]
-        batch = [apply_mask(imgs, cands, classifier.baseline)]
-        for j in range(k):
-            gens = [torch.Generator().manual_seed(cfg.seed + 1000 + j) for _ in active]
-            bg = background_batch([kinds[j % len(kinds)]] * len(active), imgs.cpu(), gens,
-                                  blur_sigma=cfg.blur_sigma).to(pixels.device)
-            batch.append(imgs * cands + bg * (1 - cands))
-        pred = classifier(torch.cat(batch)).argmax(1).view(1 + k, len(active))
+        ok, _ = _accepted(classifier, pixels[active], cands, target[active], cfg)
         passes += 1 + k
-        tgt = target[active]
-        ok_black = pred[0] == tgt
-        ok_bg = (pred[1:] == tgt).sum(0) >= min(cfg.check_pass, k)
         for n, i in enumerate(active):
-            if bool(ok_black[n]) and bool(ok_bg[n]):
+            if bool(ok[n]):
                 hi[i] = mids[i]
             else:
                 lo[i] = mids[i] + 1
     masks = torch.stack([top_mask(rank[i], ladder[lo[i]]) for i in range(b)])
     return masks, passes
+
+
+def _scan(classifier: Classifier, pixels: torch.Tensor, rank: torch.Tensor, target: torch.Tensor,
+          cfg: ExplainConfig) -> tuple[torch.Tensor, int]:
+    """`select_masks` by an ascending scan, one image at a time (its probes in chunks of `scan_chunk`
+    levels, so an image's verdicts never depend on another image); the top level is accepted unprobed.
+    Masks keep the top pixels in the stable order of `metrics.ranking` (ties: lower index first), so a
+    mask is exactly amx-bench's minimal sufficient mask of `rank` when the ladders agree."""
+    ladder = _ladder(cfg)
+    chunk = max(1, cfg.scan_chunk)
+    masks, most = [], 0
+    for i in range(pixels.shape[0]):
+        order = ranking(rank[i])
+        spent, chosen = 0, None
+        for start in range(0, len(ladder) - 1, chunk):
+            levels = ladder[start : min(start + chunk, len(ladder) - 1)]
+            cands = torch.stack([_top(order, rank[i], a) for a in levels])
+            n = len(levels)
+            ok, used = _accepted(classifier, pixels[i : i + 1].expand(n, -1, -1, -1), cands, target[i].expand(n), cfg)
+            spent += used
+            hits = ok.nonzero()
+            if hits.numel():
+                chosen = cands[int(hits[0])]
+                break
+        masks.append(chosen if chosen is not None else _top(order, rank[i], ladder[-1]))
+        most = max(most, spent)
+    return torch.stack(masks), most
+
+
+def _top(order: torch.Tensor, rank: torch.Tensor, fraction: float) -> torch.Tensor:
+    """`top_mask(rank, fraction, stable=True)` from a precomputed `ranking(rank)`."""
+    h, w = rank.shape[-2:]
+    k = max(1, min(order.numel(), round(fraction * order.numel())))
+    mask = torch.zeros(order.numel(), device=rank.device)
+    mask[order[:k]] = 1.0
+    return mask.view(1, h, w)
 
 
 def select_sequential(classifier: Classifier, pixels: torch.Tensor, rank: torch.Tensor, target: torch.Tensor,

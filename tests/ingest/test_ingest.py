@@ -73,6 +73,11 @@ def test_images_are_stored_with_pictures_labels_and_metrics(store_url, tmp_path)
     assert rec.original_jpeg[:2] == b"\xff\xd8" and rec.mask_png[:4] == b"\x89PNG"
     assert 0 < rec.metrics["mask_area"] <= 1 and rec.metrics["target"] == 293
     assert rec.agrees == (rec.predicted_index == 293)
+    import torch
+
+    run = rec.metrics["run"]  # what decides the result besides image, model and config
+    assert (run["seed"], run["preset"], run["batch_size"], run["torch"]) == (0, "default", 1, torch.__version__)
+    assert run["threads"] >= 1 and run["device"] == "cpu"
 
 
 def test_sigkill_midway_then_rerun_ends_with_exact_counts(store_url, tmp_path):
