@@ -120,8 +120,7 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default="efficientnet_lite0")
     ap.add_argument("--images", default=str(ROOT / "data" / "samples"))
     ap.add_argument("--split", default="all", choices=("all", "tuning", "validation"),
-                    help="photos of this split only (the samples manifest's; all photos are tuning photos while "
-                         "it has no splits)")
+                    help="photos of this split only (as the samples manifest records it)")
     ap.add_argument("--only", default="", help="comma-separated indices into the selected photos (a subset)")
     ap.add_argument("--limit", type=int, default=0, help="first N photos (sorted by path); 0 = all")
     ap.add_argument("--batch-size", type=int, default=8, help="photos per explain call (no effect on results)")
