@@ -401,8 +401,9 @@ def main() -> None:
         return
     with st.sidebar:
         st.caption(f"{stats['images']} images, {stats['classes']} classes, {stats['circuits']} circuits")
-        if st.button("Refresh", help="Forget cached results and read the store again"):
-            cache.clear()
+        if st.button("Refresh", help="Reopen the store and read it again: data ingested since show now "
+                     f"(they also show by themselves within {cache.STORE_TTL:g} s)"):
+            cache.refresh(url)
             st.rerun()
     if page != "Image":
         st.query_params.clear()

@@ -63,8 +63,7 @@ def _forget_cached_results() -> None:
     """Streamlit caches are per process: a URL reused with new data must not answer from the old."""
     from explorer import cache
 
-    cache.clear()
-    cache.get_store.clear()
+    cache.close_all()
 
 
 @pytest.fixture(scope="session")
