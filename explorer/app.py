@@ -25,14 +25,18 @@ KINDS = ("explanation", "original")
 GALLERY_PAGE = 12
 CONSOLE_ROWS = 1000
 CONSOLE_EXAMPLE = "MATCH (i:Image) RETURN i.class AS class, count(*) AS images ORDER BY images DESC"
+VIEWS = ("Shared", "Distinctive")  # the Class page's two views
+ATTRIBUTION_PER_LAYER = 5  # the class attribution graph: most distinctive channels drawn per layer ...
+ATTRIBUTION_MAX_EDGES = 40  # ... and at most this many edges between them (a readable graph)
+TABLE_ROWS = 100  # rows shown of a distinctive ranking
 
 
 # ----------------------------------------------------------------------------------------- helpers
 
 
 def _from_query_params() -> None:
-    """Deep links seed the widgets once per session: ?page=Image&cls=...&image=..., ?page=Class&cls=...&support=0.3,
-    ?page=Compare&cls=A&b=B&support=0.5."""
+    """Deep links seed the widgets once per session: ?page=Image&cls=...&image=...,
+    ?page=Class&cls=...&support=0.3[&view=Distinctive], ?page=Compare&cls=A&b=B&support=0.5."""
     if st.session_state.get("_seeded"):
         return
     qp = st.query_params
@@ -42,6 +46,8 @@ def _from_query_params() -> None:
         st.session_state["img_cls"] = st.session_state["cls_cls"] = st.session_state["cmp_a"] = qp["cls"]
     if qp.get("b"):
         st.session_state["cmp_b"] = qp["b"]
+    if qp.get("view") in VIEWS:
+        st.session_state["cls_view"] = qp["view"]
     try:
         support = float(qp.get("support", "nan"))
     except ValueError:
@@ -183,12 +189,22 @@ def image_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
 def class_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
     st.header("Class")
     cls = _class_select(classes, "Class", "cls_cls")
-    c1, c2 = st.columns([1, 2])
+    c1, c2, c3 = st.columns([1, 1, 2])
     kind = c1.radio("Circuit kind", KINDS, key="cls_kind", horizontal=True)
-    support = c2.slider("Support: smallest fraction of the class's images", 0.0, 1.0, 0.5, 0.05, key="cls_support")
+    view = c2.radio("Show", VIEWS, key="cls_view", horizontal=True,
+                    help="Shared: what most of the class's images hold. Distinctive: what the class holds far "
+                         "more often than the rest of the store.")
+    support = c3.slider("Support: smallest fraction of the class's images", 0.0, 1.0, 0.5, 0.05, key="cls_support")
+    layers = data.class_layers(run, cls)
+    if view == "Distinctive":
+        _distinctive_view(run, cls, kind, support, layers, len(classes))
+    else:
+        _shared_view(run, cls, kind, support, layers)
+
+
+def _shared_view(run: Any, cls: str, kind: str, support: float, layers: list[str]) -> None:
     edges, source = data.consensus_edges(run, cls, kind, support)
     freq = run("channel_frequency", cls=cls, kind=kind, min_fraction=0.0, limit=5000)
-    layers = data.class_layers(run, cls)
     st.subheader(f"Consensus circuit: edges in ≥ {support:.0%} of {cls}'s circuits")
     full = " — the display limit; raise the support to see the strongest" if len(edges) >= 300 else ""
     st.caption(f"{len(edges)} edges{full} (from `{source}`). Node size: how often the channel is kept; "
@@ -207,11 +223,50 @@ def class_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
                      x="channel", y="fraction", color="layer", sort=False)
     cids = tables.channels_by_frequency(freq)
     if cids:
-        cid = st.selectbox("Images that use channel", cids, key="cls_channel")
-        only = st.checkbox(f"only {cls}", value=True, key="cls_only")
-        _table(data.channel_images(run, cid, kind, cls if only else None), key="cls_channel_images")
+        _channel_images(run, cls, kind, cids, ("cls_channel", "cls_only", "cls_channel_images"))
     with paths_box:
         _table(data.frequent_pathways(run, cls, kind, support), key="cls_paths")
+
+
+def _distinctive_view(run: Any, cls: str, kind: str, support: float, layers: list[str], n_classes: int) -> None:
+    """What sets the class apart: its attribution graph, then its channels and edges ranked by log-odds.
+
+    Two queries: `distinctive_channels` (the graph's nodes and the first table: one call, the second is
+    answered from the cache) and `consensus` (the graph's edges, from the aggregate cache), plus
+    `distinctive_edges` (aggregates too) for the edge table; two-hop pathways only on request."""
+    if n_classes < 2:
+        st.info("The store holds one class: distinctive compares a class with the others; ingest another.")
+    edges, sizes = data.class_attribution_graph(run, cls, kind, per_layer=ATTRIBUTION_PER_LAYER,
+                                                max_edges=ATTRIBUTION_MAX_EDGES, min_fraction=support)
+    st.subheader(f"Class attribution graph: what sets {cls} apart")
+    drawn = {c for e in edges for c in (e["src"], e["dst"])}
+    st.caption(f"The {ATTRIBUTION_PER_LAYER} most distinctive channels of each layer (kept in ≥ {support:.0%} of "
+               f"{cls}'s circuits, ranked by log-odds against the rest of the store; {len(sizes)} found, "
+               f"{len(drawn)} drawn) and the strongest consensus edges between them ({len(edges)}, at most "
+               f"{ATTRIBUTION_MAX_EDGES}: share of images × mean weight), left to right by layer. Node size: the "
+               f"channel's support in {cls}; edge width: share of {cls}'s images holding the edge.")
+    _graph(graphs.edge_rows_graph(edges, layers=layers, weight_key="fraction", node_sizes=sizes), name="attribution")
+    channels = run("distinctive_channels", cls=cls, kind=kind, min_fraction=support, limit=5000)  # cached
+    st.subheader("Distinctive channels")
+    st.caption(f"Channels kept in ≥ {support:.0%} of {cls}'s circuits, the most distinctive first: support here "
+               "and elsewhere, lift, log-odds ratio (prior 0.5) and its z-score"
+               + (f"; the first {TABLE_ROWS} of {len(channels)}" if len(channels) > TABLE_ROWS else "") + ".")
+    _table(channels[:TABLE_ROWS], key="cls_dist_channels")
+    st.subheader("Distinctive edges")
+    _table(run("distinctive_edges", cls=cls, kind=kind, min_fraction=support, limit=TABLE_ROWS), key="cls_dist_edges")
+    if st.checkbox("Rank two-hop pathways too (slower: reads every two-hop path of the store)", key="cls_dist_paths"):
+        _table(run("distinctive_pathways", cls=cls, kind=kind, min_fraction=support, limit=50),
+               key="cls_dist_pathways")
+    cids = [r["cid"] for r in channels[:TABLE_ROWS] if r["log_odds"] > 0]
+    if cids:
+        _channel_images(run, cls, kind, cids, ("cls_dist_channel", "cls_dist_only", "cls_dist_images"))
+
+
+def _channel_images(run: Any, cls: str, kind: str, cids: list[str], keys: tuple[str, str, str]) -> None:
+    """A channel chosen from `cids` and the images whose circuits keep it; `keys`: (select, checkbox, table)."""
+    cid = st.selectbox("Images that use channel", cids, key=keys[0])
+    only = st.checkbox(f"only {cls}", value=True, key=keys[1])
+    _table(data.channel_images(run, cid, kind, cls if only else None), key=keys[2])
 
 
 def compare_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
@@ -225,30 +280,36 @@ def compare_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
     with c2:
         b = _class_select(classes, "Class B", "cmp_b", 1)
     kind = c3.radio("Circuit kind", KINDS, key="cmp_kind", horizontal=True)
-    support = st.slider("Support", 0.0, 1.0, 0.5, 0.05, key="cmp_support")
+    s1, s2 = st.columns(2)
+    support = s1.slider("Support: smallest fraction of a class's images", 0.0, 1.0, 0.5, 0.05, key="cmp_support")
+    max_fraction = s2.slider("Rare: at most this fraction of the other class", 0.0, 1.0, 0.1, 0.05, key="cmp_max")
+    layers = data.class_layers(run, a) or data.class_layers(run, b)
+
+    st.subheader(f"What separates {a} from {b}")
+    st.caption(f"Edges held by ≥ {support:.0%} of one class's circuits and by ≤ {max_fraction:.0%} of the other's, "
+               "the largest difference in support first. Edge width: support in the class that holds it.")
+    d1, d2 = st.columns(2)
+    for col, x, y, name in ((d1, a, b, "separates_a"), (d2, b, a, "separates_b")):
+        rows = run("compare_classes", cls_a=x, cls_b=y, kind=kind, min_fraction=support, max_fraction=max_fraction)
+        with col:
+            st.markdown(f"**Frequent in {x}, rare in {y}** ({len(rows)} edges)")
+            _table(rows, key="cmp_ab" if name == "separates_a" else "cmp_ba")
+            _graph(graphs.edge_rows_graph(rows, layers=layers, weight_key="fraction_a"), name=name, height=360)
+
+    st.subheader(f"What {a} and {b} share")
     rows_a = run("shared_edges", cls=a, kind=kind, min_fraction=support, limit=300)
     rows_b = run("shared_edges", cls=b, kind=kind, min_fraction=support, limit=300)
     both = tables.edges_in_both(rows_a, rows_b)
     st.caption(f"Edges in ≥ {support:.0%} of each class's circuits; orange: held by both classes ({len(both)}).")
-    layers = data.class_layers(run, a) or data.class_layers(run, b)
     left, right = st.columns(2)
     for col, cls, rows, name in ((left, a, rows_a, "class_a"), (right, b, rows_b, "class_b")):
         with col:
-            st.subheader(f"{cls}: {len(rows)} edges")
+            st.markdown(f"**{cls}: {len(rows)} edges**")
             _graph(graphs.edge_rows_graph(rows, layers=layers, weight_key="fraction", shared=both), name=name,
                    height=460)
     st.subheader("Difference")
+    st.caption("Every edge either class holds at this support: held by both, or by one only.")
     _table(tables.compare_edges(rows_a, rows_b), key="cmp_diff")
-    max_fraction = st.slider("Rare: at most this fraction of the other class", 0.0, 1.0, 0.1, 0.05, key="cmp_max")
-    d1, d2 = st.columns(2)
-    with d1:
-        st.markdown(f"**Frequent in {a}, rare in {b}**")
-        _table(run("compare_classes", cls_a=a, cls_b=b, kind=kind, min_fraction=support, max_fraction=max_fraction),
-               key="cmp_ab")
-    with d2:
-        st.markdown(f"**Frequent in {b}, rare in {a}**")
-        _table(run("compare_classes", cls_a=b, cls_b=a, kind=kind, min_fraction=support, max_fraction=max_fraction),
-               key="cmp_ba")
 
 
 def _param_input(p: dict[str, Any], classes: list[str], prefix: str) -> Any:

@@ -159,18 +159,83 @@ def test_graphs_link_the_served_vis_network_when_static_serving_is_on(ladybug_se
     assert all("Almende" in f.proto.srcdoc for f in at.get("iframe"))  # self-contained without static serving
 
 
-def test_compare_page_two_graphs_and_difference(seeded_url, app_env):
+def _graph_names(at: AppTest) -> list[str]:
+    return [re.search(r"'data-graph', \"(\w+)\"", f.proto.srcdoc).group(1) for f in at.get("iframe")]
+
+
+def test_compare_page_shows_what_separates_first_then_what_is_shared(seeded_url, app_env):
     app_env(seeded_url)
     at = _ok(_app("Compare"))
     at.selectbox(key="cmp_a").set_value("cheetah")
     at.selectbox(key="cmp_b").set_value("goldfinch")
+    at.slider(key="cmp_max").set_value(0.25)
     _ok(at.slider(key="cmp_support").set_value(0.5).run())
-    assert len(at.get("iframe")) == 2
+    assert _graph_names(at) == ["separates_a", "separates_b", "class_a", "class_b"]
+    headers = [h.value for h in at.subheader]
+    assert headers.index("What separates cheetah from goldfinch") < headers.index("What cheetah and goldfinch share")
+    # the first table: edges frequent in A and rare in B, the largest difference in support first
+    first, second = at.dataframe[0].value, at.dataframe[1].value
+    for table, a, b in ((first, "cheetah", "goldfinch"), (second, "goldfinch", "cheetah")):
+        want = _store_rows(seeded_url, "compare_classes", cls_a=a, cls_b=b, kind="explanation", min_fraction=0.5,
+                           max_fraction=0.25)
+        assert want and [(r.src, r.dst) for r in table.itertuples()] == [(r["src"], r["dst"]) for r in want]
+        assert (table["fraction_a"] >= 0.5).all() and (table["fraction_b"] <= 0.25).all()
+        gaps = list(table["fraction_a"] - table["fraction_b"])
+        assert min(gaps) >= 0.25 and gaps == sorted(gaps, reverse=True)
+    separating = {n["id"] for n in _graph_nodes(at.get("iframe")[0])}
+    assert separating == {c for r in first.itertuples() for c in (r.src, r.dst)}
     a = _store_rows(seeded_url, "shared_edges", cls="cheetah", kind="explanation", min_fraction=0.5, limit=300)
     b = _store_rows(seeded_url, "shared_edges", cls="goldfinch", kind="explanation", min_fraction=0.5, limit=300)
     diff = next(d.value for d in at.dataframe if "status" in d.value.columns)
     assert len(diff) == len({(r["src"], r["dst"]) for r in a + b})
     assert set(diff["status"]) <= {"both", "only A", "only B"}
+
+
+def test_class_page_distinctive_view_ranks_by_log_odds_and_draws_the_attribution_graph(seeded_url, app_env):
+    app_env(seeded_url)
+    at = _ok(_app("Class", cls="tabby", support="0.5"))
+    assert at.radio(key="cls_view").value == "Shared"
+    _ok(at.radio(key="cls_view").set_value("Distinctive").run())
+    assert _graph_names(at) == ["attribution"]
+    channels = at.dataframe[0].value
+    want = _store_rows(seeded_url, "distinctive_channels", cls="tabby", kind="explanation", min_fraction=0.5,
+                       limit=5000)
+    assert list(channels["cid"]) == [r["cid"] for r in want][:100] and len(channels) > 0
+    odds = list(channels["log_odds"])
+    assert odds == sorted(odds, reverse=True) and odds[0] > 0
+    edges, sizes = data.class_attribution_graph(lambda n, **p: _store_rows(seeded_url, n, **p), "tabby",
+                                                "explanation", per_layer=5, max_edges=40, min_fraction=0.5)
+    drawn = _graph_nodes(at.get("iframe")[0])
+    assert edges and {n["id"] for n in drawn} == {c for e in edges for c in (e["src"], e["dst"])}
+    assert set(n["id"] for n in drawn) <= set(sizes)
+    html = at.get("iframe")[0].proto.srcdoc
+    shown = json.loads(re.search(r"edges = new vis\.DataSet\((\[.*?\])\);", html).group(1))
+    assert len(shown) == len(edges) <= 40
+    per_layer: dict[str, int] = {}
+    for cid in sizes:
+        per_layer[cid.split("#")[0]] = per_layer.get(cid.split("#")[0], 0) + 1
+    assert max(per_layer.values()) <= 5
+    edge_table = at.dataframe[1].value
+    want_edges = _store_rows(seeded_url, "distinctive_edges", cls="tabby", kind="explanation", min_fraction=0.5,
+                             limit=100)
+    assert [(r.src, r.dst) for r in edge_table.itertuples()] == [(r["src"], r["dst"]) for r in want_edges]
+    assert list(edge_table["log_odds"]) == sorted(edge_table["log_odds"], reverse=True)
+    assert "via" not in str([d.value.columns for d in at.dataframe])  # pathways only on request
+    _ok(at.checkbox(key="cls_dist_paths").check().run())
+    paths = next(d.value for d in at.dataframe if "mid" in d.value.columns)
+    want_paths = _store_rows(seeded_url, "distinctive_pathways", cls="tabby", kind="explanation", min_fraction=0.5,
+                             limit=50)
+    assert len(paths) == len(want_paths) > 0
+    cid = at.selectbox(key="cls_dist_channel").value
+    assert cid == channels["cid"][0]
+    images = at.dataframe[-1].value
+    assert set(images["class"]) == {"tabby"} and len(images) == want[0]["images"]
+
+
+def test_class_page_deep_link_opens_the_distinctive_view(ladybug_seeded, app_env):
+    app_env(ladybug_seeded)
+    at = _ok(_app("Class", cls="cheetah", view="Distinctive"))
+    assert at.radio(key="cls_view").value == "Distinctive" and _graph_names(at) == ["attribution"]
 
 
 def _fill(at: AppTest, prefix: str, name: str, values: dict) -> None:
