@@ -57,10 +57,23 @@ def parse_modes(text: str) -> list[tuple[str, ReadoutConfig]]:
     return out
 
 
-def class_folders(root: Path, min_per_class: int, split: str) -> dict[str, list[Path]]:
+def single_class_folders(root: Path) -> set[str] | None:
+    """Folders whose photos are all of one ImageNet class (the manifest's imagenet_class), as one
+    `amx-ingest --class` run would be given; None when there is no fetcher manifest."""
+    try:
+        folders = json.loads((root / "manifest.json").read_text())["folders"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return {name for name, f in folders.items() if f.get("imagenet_class")}
+
+
+def class_folders(root: Path, min_per_class: int, split: str, groups_rule: str = "single") -> dict[str, list[Path]]:
+    """Class -> photos: one class per sample folder with >= `min_per_class` photos of `split`; with
+    `groups_rule` "single", only folders of one ImageNet class (mixed folders such as "bird" hold several)."""
+    keep = single_class_folders(root) if groups_rule == "single" else None
     groups: dict[str, list[Path]] = defaultdict(list)
     for p in sample_paths(root):
-        if split == "all" or split_of(p) == split:
+        if (split == "all" or split_of(p) == split) and (keep is None or p.parent.name in keep):
             groups[p.parent.name].append(p)
     return {c: ps for c, ps in sorted(groups.items()) if len(ps) >= min_per_class}
 
@@ -202,13 +215,16 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", default="default")
     ap.add_argument("--min-per-class", type=int, default=3)
     ap.add_argument("--split", default="all", choices=("all", "tuning", "validation"))
+    ap.add_argument("--groups", default="single", choices=("single", "all"),
+                    help="single: only folders of one ImageNet class (the manifest's); all: every folder, "
+                         "mixed ones (bird, dog, primate...) too")
     ap.add_argument("--masks", default=str(ROOT / "out" / "bench" / "specificity-masks.pt"))
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--json", default="", help="also write the full results here")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    groups = class_folders(Path(args.images), args.min_per_class, args.split)
+    groups = class_folders(Path(args.images), args.min_per_class, args.split, args.groups)
     if len(groups) < 2:
         print(f"need >= 2 classes with >= {args.min_per_class} photos under {args.images} ({MISSING})")
         return 1
@@ -219,7 +235,7 @@ def main(argv=None) -> int:
     kinds = args.kinds.split(",")
     masks = explanations(clf, paths, pixels, args.preset, Path(args.masks)) if "explanation" in kinds else []
     print(f"{len(paths)} photos: " + ", ".join(f"{c} {len(ps)}" for c, ps in groups.items())
-          + f"; model {args.model}; explanations: preset {args.preset}; split {args.split}")
+          + f"; model {args.model}; explanations: preset {args.preset}; split {args.split}; groups {args.groups}")
     results = {}
     header = ("| mode | kind | edges | edge J within / across (ratio) | deep-2 J ratio | deep-2 LOO | LOO edges |"
               " LOO weighted | node J within / across | shared-edge overlap | top-20 pathways elsewhere |"

@@ -38,7 +38,7 @@ from amx_core.readout import (  # noqa: E402
     read_circuit,
     sufficiency_curve,
 )
-from bench.samples import MISSING, load_photos, sample_paths  # noqa: E402
+from bench.samples import MISSING, add_split_argument, load_photos, sample_paths, split_arg  # noqa: E402
 
 
 def parse_configs(text: str) -> list[tuple[str, ReadoutConfig]]:
@@ -88,6 +88,7 @@ def main(argv=None) -> int:
     ap.add_argument("--masks", default="", help="cache of the explanations (torch file): read if it exists "
                     "and matches the images and preset, else written; makes before/after runs comparable")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    add_split_argument(ap)
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -95,7 +96,7 @@ def main(argv=None) -> int:
     configs = parse_configs(args.configs)
     modes = args.modes.split(",")
 
-    paths = sample_paths(limit=args.limit)
+    paths = sample_paths(limit=args.limit, split=split_arg(args.split))
     if not paths:
         print(f"{MISSING}. Nothing measured.")
         return 1
@@ -111,6 +112,7 @@ def main(argv=None) -> int:
     explainer = load_explainer() if args.explain == "auto" else None
     cache = Path(args.masks) if args.masks else None
     key = {"images": record["images"], "preset": args.preset, "model": args.model}
+    record["split"] = args.split
     cached = torch.load(cache) if cache is not None and cache.exists() and args.explain == "auto" else None
     if cached is not None and cached.get("key") == key:
         masks, targets = list(cached["masks"]), list(cached["targets"])

@@ -11,7 +11,8 @@ from torch import nn
 
 from amx_core.hooks import hook_count
 from amx_core.models import Classifier, ModelSpec
-from amx_core.readout import ReadoutConfig, read_circuit
+from amx_core.readout import PAPER_READOUT as PAPER
+from amx_core.readout import read_circuit
 from amx_core.readout.ablation import (
     ablated_logits,
     circuit_to_channels,
@@ -93,7 +94,7 @@ def test_ablated_logits_by_hand():
 def test_heaviest_edge_source_matters_most_tiny():
     """Edge weights predict ablation: relu1#1 -> relu2#2 (weight 6) against relu1#0 -> relu2#2 (weight 1)."""
     clf = tiny_classifier()
-    circ = read_circuit(clf, tiny_pixels(), config=ReadoutConfig(top_k=3, ingress="gradient"))
+    circ = read_circuit(clf, tiny_pixels(), config=PAPER.with_(top_k=3, ingress="gradient"))
     w = {(e.src, e.dst): e.weight for e in circ.edges}
     assert w[("relu1#1", "relu2#2")] > w[("relu1#0", "relu2#2")]
     effects = edge_effects(clf, tiny_pixels(), circ)
@@ -110,7 +111,7 @@ def test_seeded_cnn_ablation_follows_edge_weights(seed):
     more than ablating the source of its lightest edge; edge weights and effects rank alike."""
     clf = seeded_classifier(seed)
     x = seeded_pixels(seed)
-    circ = read_circuit(clf, x, config=ReadoutConfig(top_k=8, ingress="gradient"))
+    circ = read_circuit(clf, x, config=PAPER.with_(top_k=8, ingress="gradient"))
     effects = edge_effects(clf, x, circ)
     for dst_layer in ("b", "c"):
         top = max((n for n in circ.nodes if n.layer == dst_layer), key=lambda n: n.activation)
@@ -123,7 +124,7 @@ def test_seeded_cnn_ablation_follows_edge_weights(seed):
 
 def test_verify_circuit_tiny():
     clf = tiny_classifier()
-    circ = read_circuit(clf, tiny_pixels(), config=ReadoutConfig(top_k=1, selection="flow"))
+    circ = read_circuit(clf, tiny_pixels(), config=PAPER.with_(top_k=1, selection="flow"))
     assert circuit_to_channels(circ) == {"relu1": [1], "relu2": [2]}
     m = verify_circuit(clf, tiny_pixels(), circ, n_random=4, seed=0)
     json.dumps(m)
@@ -149,7 +150,7 @@ def test_random_channels_same_size_seeded():
 def test_sufficiency_curve_seeded_circuit_beats_random():
     clf = seeded_classifier(0)
     x = seeded_pixels(0)
-    curve = sufficiency_curve(clf, x, ks=(1, 2, 4, 8), config=ReadoutConfig(selection="flow", ingress="gradient"),
+    curve = sufficiency_curve(clf, x, ks=(1, 2, 4, 8), config=PAPER.with_(selection="flow", ingress="gradient"),
                               n_random=8, seed=0)
     assert curve["k"] == [1.0, 2.0, 4.0, 8.0]
     assert curve["circuit_top1"][-1] == 1.0 and curve["random_top1"][-1] == 1.0  # k = width keeps all
@@ -163,7 +164,7 @@ def test_sufficiency_curve_seeded_circuit_beats_random():
 def test_mean_ablation_with_own_means_and_reference():
     clf = seeded_classifier(0)
     x = seeded_pixels(0)
-    circ = read_circuit(clf, x, config=ReadoutConfig(top_k=2))
+    circ = read_circuit(clf, x, config=PAPER.with_(top_k=2))
     own = verify_circuit(clf, x, circ, mode="mean", n_random=2)
     ref = dataset_reference(clf, [seeded_pixels(s) for s in range(3)])
     assert set(ref) == {"a", "b", "c"} and ref["a"].shape == (8,)

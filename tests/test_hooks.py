@@ -10,7 +10,8 @@ from torch import nn
 
 from amx_core.hooks import capture, frozen, hook_count, hooked
 from amx_core.models import Classifier, ModelSpec
-from amx_core.readout import ReadoutConfig, read_circuit, verify_circuit
+from amx_core.readout import PAPER_READOUT as PAPER
+from amx_core.readout import read_circuit, verify_circuit
 from amx_core.readout.ablation import intervene
 from amx_core.readout.surrogate import surrogate_for
 
@@ -180,7 +181,7 @@ def _calls(run) -> int:
 def test_read_circuit_leaves_no_hooks_after_success_or_a_raise_at_any_pass(fuse, ingress, selection):
     """The forward raises at each pass in turn (the surrogate's construction and probe passes included);
     every time, the classifier and its surrogate keep no hook. Early stops inside probe passes too."""
-    cfg = ReadoutConfig(top_k=3, ingress=ingress, selection=selection)
+    cfg = PAPER.with_(top_k=3, ingress=ingress, selection=selection)
     x = torch.rand(3, 6, 6, generator=torch.Generator().manual_seed(1))
     n = _calls(lambda: read_circuit(fuse_classifier(), x, config=cfg))
     assert n >= 1
@@ -197,7 +198,7 @@ def test_read_circuit_leaves_no_hooks_after_success_or_a_raise_at_any_pass(fuse,
 def test_verify_circuit_leaves_no_hooks_after_success_or_a_raise_at_any_pass(fuse):
     x = torch.rand(3, 6, 6, generator=torch.Generator().manual_seed(1))
     clf = fuse_classifier()
-    circuit = read_circuit(clf, x, config=ReadoutConfig(top_k=2))
+    circuit = read_circuit(clf, x, config=PAPER.with_(top_k=2))
     n = _calls(lambda: verify_circuit(clf, x, circuit, n_random=2))
     assert n >= 3 and _no_hooks(clf, "signed")
     for mode in ("zero", "mean"):

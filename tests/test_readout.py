@@ -14,7 +14,9 @@ from amx_core.circuit import Circuit, edge_jaccard, node_jaccard
 from amx_core.hooks import hook_count, hooked
 from amx_core.models import Classifier, ModelSpec
 from amx_core.readout import (
-    ReadoutConfig,
+    PAPER_READOUT as PAPER,
+)
+from amx_core.readout import (
     channel_scores,
     composed_ingress,
     read_circuit,
@@ -66,7 +68,7 @@ def weights(circuit: Circuit) -> dict[tuple[str, str], float]:
 
 
 def test_tiny_nodes_and_logit_links_by_hand():
-    c = read_circuit(tiny_classifier(), tiny_pixels(), config=ReadoutConfig(top_k=3))
+    c = read_circuit(tiny_classifier(), tiny_pixels(), config=PAPER.with_(top_k=3))
     assert c.layers == ("relu1", "relu2")
     assert [(n.cid, n.rank) for n in c.nodes] == [
         ("relu1#1", 0), ("relu1#0", 1), ("relu2#2", 0), ("relu2#1", 1), ("relu2#0", 2)]
@@ -79,7 +81,7 @@ def test_tiny_nodes_and_logit_links_by_hand():
 
 
 def test_tiny_edges_weights_mode_by_hand():
-    c = read_circuit(tiny_classifier(), tiny_pixels(), config=ReadoutConfig(top_k=3, ingress="weights"))
+    c = read_circuit(tiny_classifier(), tiny_pixels(), config=PAPER.with_(top_k=3, ingress="weights"))
     # |W2| scaled so its largest entry is 1 (divide by 3), times the source activation
     expected = {(f"relu1#{s}", f"relu2#{t}"): abs(W2[t][s]) / 3.0 * [0.5, 2.0][s]
                 for t in range(3) for s in range(2)}
@@ -87,7 +89,7 @@ def test_tiny_edges_weights_mode_by_hand():
 
 
 def test_tiny_edges_gated_mode_by_hand():
-    c = read_circuit(tiny_classifier(), tiny_pixels(), config=ReadoutConfig(top_k=3, ingress="gated"))
+    c = read_circuit(tiny_classifier(), tiny_pixels(), config=PAPER.with_(top_k=3, ingress="gated"))
     # weights-mode values, gated by relu2's gain on this image: channel 0 is off (gain 0), 1 and 2 on
     expected = {(f"relu1#{s}", f"relu2#{t}"): (abs(W2[t][s]) / 3.0 * [0.5, 2.0][s] if t else 0.0)
                 for t in range(3) for s in range(2)}
@@ -100,8 +102,8 @@ def test_gated_gain_counts_partly_active_channels():
     clf = tiny_classifier()
     x = tiny_pixels()
     x[:, :, :2] = 0.0  # left half black: relu1 is 0 there, relu2 too
-    gated = read_circuit(clf, x, config=ReadoutConfig(top_k=3, ingress="gated"))
-    plain = read_circuit(clf, x, config=ReadoutConfig(top_k=3, ingress="weights"))
+    gated = read_circuit(clf, x, config=PAPER.with_(top_k=3, ingress="gated"))
+    plain = read_circuit(clf, x, config=PAPER.with_(top_k=3, ingress="weights"))
     # gain of relu2 channels 1 and 2 = 0.5 (on at half the positions; 0/0 counts as off)
     for (src, dst), w in weights(plain).items():
         expected = 0.0 if dst == "relu2#0" else 0.5 * w
@@ -109,7 +111,7 @@ def test_gated_gain_counts_partly_active_channels():
 
 
 def test_tiny_edges_gradient_mode_by_hand():
-    c = read_circuit(tiny_classifier(), tiny_pixels(), config=ReadoutConfig(top_k=3, ingress="gradient"))
+    c = read_circuit(tiny_classifier(), tiny_pixels(), config=PAPER.with_(top_k=3, ingress="gradient"))
     # sum_hw |d mean(relu2_t) / d relu1_s[h,w] * relu1_s[h,w]| = |W2[t,s]| * mean(relu1_s) where relu2_t is
     # active, 0 where its ReLU is off (channel 0): the data-dependent part weights mode cannot see
     expected = {(f"relu1#{s}", f"relu2#{t}"): (abs(W2[t][s]) * [0.5, 2.0][s] if t else 0.0)
@@ -122,7 +124,7 @@ def test_tiny_edges_gradient_mode_by_hand():
 
 def test_flow_selection_follows_the_class():
     # flow: final layer by logit link (relu2#2: 5 > relu2#1: 1.25), then sources by edge weight into it
-    cfg = ReadoutConfig(top_k=1, selection="flow", ingress="gradient")
+    cfg = PAPER.with_(top_k=1, selection="flow", ingress="gradient")
     c = read_circuit(tiny_classifier(), tiny_pixels(), config=cfg)
     assert sorted(n.cid for n in c.nodes) == ["relu1#1", "relu2#2"]
     assert weights(c) == pytest.approx({("relu1#1", "relu2#2"): 6.0})
@@ -134,15 +136,39 @@ def test_attribution_selection_keeps_the_channels_that_push_the_class_by_hand():
     # active relu2 channels 1, 2: s=0: (2*0.5 + -1*-2) * 0.5 = 1.5, s=1: (2*0.5 + -1*3) * 2.0 = -4.
     # Activation selection keeps the loudest channels instead: relu1#1 and relu2#2.
     clf = tiny_classifier()
-    attr = read_circuit(clf, tiny_pixels(), config=ReadoutConfig(top_k=1, selection="attribution"), class_index=0)
-    loud = read_circuit(clf, tiny_pixels(), config=ReadoutConfig(top_k=1), class_index=0)
+    attr = read_circuit(clf, tiny_pixels(), config=PAPER.with_(top_k=1, selection="attribution"), class_index=0)
+    loud = read_circuit(clf, tiny_pixels(), config=PAPER.with_(top_k=1), class_index=0)
     assert sorted(n.cid for n in attr.nodes) == ["relu1#0", "relu2#1"]
     assert sorted(n.cid for n in loud.nodes) == ["relu1#1", "relu2#2"]
     assert {n.cid: n.activation for n in attr.nodes} == pytest.approx({"relu1#0": 0.5, "relu2#1": 1.25})
     assert attr.metrics["readout_forward_passes"] == 1 and attr.metrics["readout_backward_calls"] == 1
     # class 1 (the top-1): relu2 [0, 1.25, 5], relu1 s=0: (0.5 - 2) * 0.5 = -0.75, s=1: (0.5 + 3) * 2 = 7
-    order = read_circuit(clf, tiny_pixels(), config=ReadoutConfig(top_k=3, selection="attribution"))
+    order = read_circuit(clf, tiny_pixels(), config=PAPER.with_(top_k=3, selection="attribution"))
     assert [n.cid for n in order.nodes] == ["relu1#1", "relu1#0", "relu2#2", "relu2#1", "relu2#0"]
+
+
+def test_log_prob_attribution_weighs_evidence_against_the_other_classes_by_hand():
+    # class 1's log-probability: d log p1 / d pooled relu2 = p0 (WFC[1] - WFC[0]) = p0 [-1, -1, 2], so relu2
+    # scores [0, -1.25 p0, 10 p0]: relu2#1 (which feeds class 0 twice as much as class 1) drops to the end,
+    # where the logit's attribution [0, 1.25, 5] ranks it second. relu1: p0 [-2.25, 11], the same order.
+    clf = tiny_classifier()
+    cfg = PAPER.with_(top_k=3, selection="attribution", attribute_to="log_prob")
+    c = read_circuit(clf, tiny_pixels(), config=cfg)
+    assert [n.cid for n in c.nodes] == ["relu1#1", "relu1#0", "relu2#2", "relu2#0", "relu2#1"]
+    assert c.metrics["readout_backward_calls"] == 1
+    with pytest.raises(ValueError, match="attribute_to"):
+        PAPER.with_(attribute_to="probability")
+
+
+def test_the_default_readout_is_attribution_with_sparse_edges():
+    from amx_core.readout import DEFAULT_READOUT, ReadoutConfig
+
+    assert DEFAULT_READOUT == ReadoutConfig() == PAPER.with_(selection="attribution", edge_share=0.8)
+    clf = tiny_classifier()
+    default = read_circuit(clf, tiny_pixels(), config=DEFAULT_READOUT.with_(top_k=3))
+    every = read_circuit(clf, tiny_pixels(), config=DEFAULT_READOUT.with_(top_k=3, edge_share=None))
+    assert {n.cid for n in default.nodes} == {n.cid for n in every.nodes}
+    assert set(weights(default)) < set(weights(every))  # fewer edges, each one of the full set
 
 
 @pytest.mark.parametrize(("share", "kept"), [(None, 6), (0.9, 4), (0.5, 2)])
@@ -150,14 +176,14 @@ def test_edge_share_keeps_the_fewest_heaviest_incoming_edges(share, kept):
     # signed edges into relu2#2: relu1#0 = 2/3 * 0.5 = 0.33, relu1#1 = 3/3 * 2.0 = 2.0 -> a 0.5 share keeps
     # only relu1#1; into relu2#1: 0.5/3 * 0.5, 0.5/3 * 2 -> relu1#1 alone holds 80%; relu2#0 is off: its
     # edges weigh 0 and none is kept
-    c = read_circuit(tiny_classifier(), tiny_pixels(), config=ReadoutConfig(top_k=3, edge_share=share))
+    c = read_circuit(tiny_classifier(), tiny_pixels(), config=PAPER.with_(top_k=3, edge_share=share))
     assert len(c.edges) == kept
     if share == 0.5:
         assert {(e.src, e.dst) for e in c.edges} == {("relu1#1", "relu2#2"), ("relu1#1", "relu2#1")}
 
 
 def test_class_index_and_top_classes():
-    cfg = ReadoutConfig(top_k=3, n_classes=2)
+    cfg = PAPER.with_(top_k=3, n_classes=2)
     c = read_circuit(tiny_classifier(), tiny_pixels(), config=cfg, class_index=0)
     assert c.metrics["target"] == 0 and c.metrics["predicted"] == 1
     assert {lk.class_index for lk in c.logit_links} == {0, 1}
@@ -168,7 +194,7 @@ def test_class_index_and_top_classes():
 def test_mask_makes_an_explanation_circuit():
     mask = torch.zeros(1, 4, 4)
     mask[:, :2] = 1.0  # half the pixels: every activation halves
-    c = read_circuit(tiny_classifier(), tiny_pixels(), mask, config=ReadoutConfig(top_k=3), image_id="img")
+    c = read_circuit(tiny_classifier(), tiny_pixels(), mask, config=PAPER.with_(top_k=3), image_id="img")
     assert c.kind == "explanation" and c.image_id == "img"
     assert {n.cid: n.activation for n in c.nodes}["relu2#2"] == pytest.approx(2.5)
 
@@ -178,7 +204,7 @@ def test_readout_leaves_the_model_as_it_was():
     clf.train()
     for p in clf.parameters():
         p.requires_grad_(True)
-    read_circuit(clf, tiny_pixels(), config=ReadoutConfig(ingress="gradient"))
+    read_circuit(clf, tiny_pixels(), config=PAPER.with_(ingress="gradient"))
     assert clf.training and all(p.requires_grad for p in clf.parameters())
     assert hook_count(clf) == 0
 
@@ -217,8 +243,8 @@ def cancel_classifier() -> Classifier:
 def test_signed_mode_lets_opposite_paths_cancel():
     clf = cancel_classifier()
     x = torch.ones(3, 4, 4)  # a = [2, 1]: both mid channels on
-    signed = weights(read_circuit(clf, x, config=ReadoutConfig(top_k=2, ingress="signed")))
-    gated = weights(read_circuit(clf, x, config=ReadoutConfig(top_k=2, ingress="gated")))
+    signed = weights(read_circuit(clf, x, config=PAPER.with_(top_k=2, ingress="signed")))
+    gated = weights(read_circuit(clf, x, config=PAPER.with_(top_k=2, ingress="gated")))
     # composed signed matrix [2, 0] (scaled by its largest |entry|, 2), times the activations [2, 1]
     assert signed == pytest.approx({("a#0", "b#0"): 2.0, ("a#1", "b#0"): 0.0})
     # composed |W| matrix [2, 2] / 2: a#1 looks as strong as a#0
@@ -227,10 +253,10 @@ def test_signed_mode_lets_opposite_paths_cancel():
     # switches its second channel off, so the first-order estimate 4 overshoots)
     from amx_core.readout.ablation import edge_effects
 
-    circ = read_circuit(clf, x, config=ReadoutConfig(top_k=2, ingress="signed"))
+    circ = read_circuit(clf, x, config=PAPER.with_(top_k=2, ingress="signed"))
     eff = edge_effects(clf, x, circ)
     assert eff[("a#1", "b#0")] == pytest.approx(0.0) and eff[("a#0", "b#0")] == pytest.approx(3.0)
-    grad = weights(read_circuit(clf, x, config=ReadoutConfig(top_k=2, ingress="gradient")))
+    grad = weights(read_circuit(clf, x, config=PAPER.with_(top_k=2, ingress="gradient")))
     assert grad == pytest.approx({("a#0", "b#0"): 4.0, ("a#1", "b#0"): 0.0})
 
 
@@ -241,7 +267,7 @@ def test_gradient_edge_is_the_derivative_of_scaling_the_source_channel():
 
     clf = seeded_classifier(1)
     x = seeded_pixels(1)
-    c = read_circuit(clf, x, config=ReadoutConfig(top_k=3, ingress="gradient"))
+    c = read_circuit(clf, x, config=PAPER.with_(top_k=3, ingress="gradient"))
     net = clf.net
     for e in [e for e in c.edges if e.src.startswith("a#")][:4]:
         s, t = int(e.src.rpartition("#")[2]), int(e.dst.rpartition("#")[2])
@@ -292,22 +318,22 @@ def test_gated_modes_where_a_residual_spans_a_tap(selection):
     clf = Classifier(spec, SkipOverTap())
     x = torch.rand(3, 6, 6, generator=torch.Generator().manual_seed(0)) + 0.1
     assert surrogate_for(clf).exclusive is False
-    plain = weights(read_circuit(clf, x, config=ReadoutConfig(top_k=4, selection=selection, ingress="weights")))
+    plain = weights(read_circuit(clf, x, config=PAPER.with_(top_k=4, selection=selection, ingress="weights")))
     for ingress in ("gated", "signed"):  # all gains 1 and all weights positive: both equal weights mode
-        got = read_circuit(clf, x, config=ReadoutConfig(top_k=4, selection=selection, ingress=ingress))
+        got = read_circuit(clf, x, config=PAPER.with_(top_k=4, selection=selection, ingress=ingress))
         assert weights(got) == pytest.approx(plain, rel=1e-5)
     assert surrogate_for(cancel_classifier()).exclusive is True
 
 
 def test_gated_readout_counts_its_surrogate_passes():
     clf = tiny_classifier()
-    act = read_circuit(clf, tiny_pixels(), config=ReadoutConfig(top_k=3, ingress="signed"))
+    act = read_circuit(clf, tiny_pixels(), config=PAPER.with_(top_k=3, ingress="signed"))
     assert act.metrics["readout_surrogate_calls"] == 1  # one forward-mode pass, no backward
-    flow = read_circuit(clf, tiny_pixels(), config=ReadoutConfig(top_k=3, ingress="signed", selection="flow"))
+    flow = read_circuit(clf, tiny_pixels(), config=PAPER.with_(top_k=3, ingress="signed", selection="flow"))
     # one reverse-mode forward, then one backward per pair (logits, relu1 -> relu2), classes reused
     assert flow.metrics["readout_surrogate_calls"] == 3
     assert act.metrics["readout_forward_passes"] == flow.metrics["readout_forward_passes"] == 1
-    assert weights(act) == pytest.approx(weights(read_circuit(clf, tiny_pixels(), config=ReadoutConfig(
+    assert weights(act) == pytest.approx(weights(read_circuit(clf, tiny_pixels(), config=PAPER.with_(
         top_k=3, ingress="gated"))))  # one conv between the taps: nothing to cancel
 
 
@@ -375,7 +401,7 @@ def test_channel_scores_mean_and_square():
 
 
 def test_fraction_config_in_readout():
-    cfg = ReadoutConfig(energy_fraction=0.7)
+    cfg = PAPER.with_(energy_fraction=0.7)
     c = read_circuit(tiny_classifier(), tiny_pixels(), config=cfg)
     # relu1 scores [0.5, 2.0]: channel 1 holds 80%; relu2 [0, 1.25, 5]: channel 2 holds 80%
     assert sorted(n.cid for n in c.nodes) == ["relu1#1", "relu2#2"]
@@ -384,19 +410,19 @@ def test_fraction_config_in_readout():
 
 def test_config_validation():
     with pytest.raises(ValueError):
-        ReadoutConfig(ingress="magic")
+        PAPER.with_(ingress="magic")
     with pytest.raises(ValueError):
-        ReadoutConfig(energy_fraction=1.5)
+        PAPER.with_(energy_fraction=1.5)
     with pytest.raises(ValueError):
-        ReadoutConfig(edge_share=0.0)
+        PAPER.with_(edge_share=0.0)
     with pytest.raises(ValueError):
-        ReadoutConfig(selection="loudest")
+        PAPER.with_(selection="loudest")
 
 
 # ---------------------------------------------------------------- round trips and overlaps
 
 def test_circuit_round_trips_json_and_networkx():
-    c = read_circuit(tiny_classifier(), tiny_pixels(), config=ReadoutConfig(top_k=3, n_classes=2), image_id="abc")
+    c = read_circuit(tiny_classifier(), tiny_pixels(), config=PAPER.with_(top_k=3, n_classes=2), image_id="abc")
     back = Circuit.from_json(c.to_json())
     assert back == c
     json.loads(c.to_json())  # plain JSON
@@ -410,8 +436,8 @@ def test_circuit_round_trips_json_and_networkx():
 
 
 def test_jaccard():
-    a = read_circuit(tiny_classifier(), tiny_pixels(), config=ReadoutConfig(top_k=2))
-    b = read_circuit(tiny_classifier(), tiny_pixels(), config=ReadoutConfig(top_k=1))
+    a = read_circuit(tiny_classifier(), tiny_pixels(), config=PAPER.with_(top_k=2))
+    b = read_circuit(tiny_classifier(), tiny_pixels(), config=PAPER.with_(top_k=1))
     assert edge_jaccard(a, a) == 1.0
     assert edge_jaccard(a, b) == pytest.approx(1 / 4)  # 1 edge of 2x2
     assert node_jaccard(a, b) == pytest.approx(2 / 4)
@@ -420,10 +446,10 @@ def test_jaccard():
 def test_circuit_figure(tmp_path):
     from amx_core.figures import write_circuit_figure
 
-    a = read_circuit(tiny_classifier(), tiny_pixels(), config=ReadoutConfig(top_k=3))
+    a = read_circuit(tiny_classifier(), tiny_pixels(), config=PAPER.with_(top_k=3))
     mask = torch.zeros(1, 4, 4)
     mask[:, :2] = 1
-    b = read_circuit(tiny_classifier(), tiny_pixels(), mask, config=ReadoutConfig(top_k=3))
+    b = read_circuit(tiny_classifier(), tiny_pixels(), mask, config=PAPER.with_(top_k=3))
     path = write_circuit_figure(a, b, tmp_path / "fig" / "circuits.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert write_circuit_figure(a, None, tmp_path / "one.png").stat().st_size > 1000
@@ -457,7 +483,7 @@ def test_resnet18_random_weights_circuit(ingress):
     torch.manual_seed(0)
     clf = load_classifier("resnet18", weights="random")
     pixels = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))
-    c = read_circuit(clf, pixels, config=ReadoutConfig(top_k=4, ingress=ingress, n_classes=3), image_id="r")
+    c = read_circuit(clf, pixels, config=PAPER.with_(top_k=4, ingress=ingress, n_classes=3), image_id="r")
     widths = {"relu": 64, "layer1": 64, "layer2": 128, "layer3": 256, "layer4": 512}
     _check_well_formed(c, list(clf.spec.taps), widths, 4)
     assert len({lk.class_index for lk in c.logit_links}) == 3
@@ -496,7 +522,7 @@ def test_efficientnet_lite0_circuit(ingress):
 
     clf = load_classifier("efficientnet_lite0")
     pixels = torch.rand(3, 224, 224, generator=torch.Generator().manual_seed(0))
-    cfg = ReadoutConfig(top_k=8, ingress=ingress, selection="flow")
+    cfg = PAPER.with_(top_k=8, ingress=ingress, selection="flow")
     c = read_circuit(clf, pixels, config=cfg)
     widths = {"bn1": 32, "blocks.2.0.bn1": 144, "blocks.3.0.bn1": 240, "blocks.5.0.bn1": 672, "bn2": 1280}
     _check_well_formed(c, list(clf.spec.taps), widths, 8)

@@ -18,12 +18,20 @@ from .ablation import (
     sufficiency_curve,
     verify_circuit,
 )
-from .reader import DEFAULT_READOUT, INGRESS_MODES, ReadoutConfig, circuit_channels, read_circuit
+from .reader import (
+    ATTRIBUTE_TO,
+    DEFAULT_READOUT,
+    INGRESS_MODES,
+    PAPER_READOUT,
+    ReadoutConfig,
+    circuit_channels,
+    read_circuit,
+)
 from .selection import ENERGIES, SELECTIONS, channel_scores, select_channels
 from .surrogate import abs_surrogate, composed_ingress
 
 __all__ = [
-    "ReadoutConfig", "DEFAULT_READOUT", "INGRESS_MODES", "SELECTIONS", "ENERGIES", "read_circuit", "circuit_channels",
+    "ReadoutConfig", "DEFAULT_READOUT", "PAPER_READOUT", "ATTRIBUTE_TO", "INGRESS_MODES", "SELECTIONS", "ENERGIES", "read_circuit", "circuit_channels",
     "channel_scores", "select_channels", "composed_ingress", "abs_surrogate",
     "ABLATION_MODES", "read_verified_circuits", "verify_circuit", "sufficiency_curve", "curve_metrics",
     "edge_fidelity", "dataset_reference",

@@ -35,12 +35,14 @@ from .selection import ENERGIES, SELECTIONS, channel_scores, select_channels, se
 from .surrogate import ProbeGraph, record_gains, surrogate_for
 
 INGRESS_MODES = ("weights", "gated", "signed", "gradient")
+ATTRIBUTE_TO = ("logit", "log_prob")
 
 
 @dataclass(frozen=True)
 class ReadoutConfig:
-    selection: str = "activation"  # "activation" (paper) | "attribution" (activation x gradient of the
-    #   target logit) | "flow" (backward from the class by edge weight)
+    selection: str = "attribution"  # "attribution" (activation x gradient of the target logit: the channels
+    #   that carry this class; the default, chosen by bench/circuit_specificity.py) | "activation" (the paper's
+    #   most energetic channels, the same generic ones on most images) | "flow" (backward from the class)
     top_k: int = 16  # channels kept per tapped layer (capped at the layer's width)
     energy_fraction: float | None = None  # if set: smallest set holding this fraction of the layer's score
     max_per_layer: int = 128  # cap for energy_fraction mode
@@ -50,8 +52,10 @@ class ReadoutConfig:
     #   "gradient" (|d target / d scale of the source channel|)
     n_classes: int = 1  # logit links to the top-n classes (the target class always included)
     edges_per_target: int | None = None  # keep only the heaviest incoming edges per node; None = all
-    edge_share: float | None = None  # keep, per node, the fewest heaviest incoming edges holding this share
+    edge_share: float | None = 0.8  # keep, per node, the fewest heaviest incoming edges holding this share
     #   of its incoming weight (so that edges, not only nodes, differ between images); None = all
+    attribute_to: str = "logit"  # attribution selection's objective: "logit" (the target's logit) |
+    #   "log_prob" (its log-probability: evidence for the target against the other classes)
 
     def __post_init__(self) -> None:
         if self.selection not in SELECTIONS:
@@ -64,6 +68,8 @@ class ReadoutConfig:
             raise ValueError("top_k, n_classes and max_per_layer must be >= 1")
         if self.energy_fraction is not None and not 0.0 < self.energy_fraction <= 1.0:
             raise ValueError(f"energy_fraction must be in (0, 1], got {self.energy_fraction}")
+        if self.attribute_to not in ATTRIBUTE_TO:
+            raise ValueError(f"attribute_to must be one of {ATTRIBUTE_TO}, got {self.attribute_to!r}")
         if self.edge_share is not None and not 0.0 < self.edge_share <= 1.0:
             raise ValueError(f"edge_share must be in (0, 1], got {self.edge_share}")
 
@@ -72,6 +78,8 @@ class ReadoutConfig:
 
 
 DEFAULT_READOUT = ReadoutConfig()
+# the paper's readout: the most energetic channels per layer, every edge between them
+PAPER_READOUT = ReadoutConfig(selection="activation", edge_share=None)
 
 
 class _Reader:
@@ -129,10 +137,13 @@ class _Reader:
             self.scores = {t: channel_scores(self.acts[t].detach(), config.energy) for t in self.taps}
 
     def _attribution(self) -> dict[str, torch.Tensor]:
-        """Per tap, [C] = sum_hw a * d logit_target / d a: each channel's first-order share of the target
-        logit (activation x gradient). One backward call through the whole network for all taps."""
+        """Per tap, [C] = sum_hw a * d objective / d a: each channel's first-order share of the target's
+        logit or log-probability (`attribute_to`; activation x gradient). One backward call through the
+        whole network for all taps."""
         outs = [self.full[t] for t in self.taps]
-        grads = torch.autograd.grad(self.logits[self.target], outs, retain_graph=self.grad)
+        objective = self.logits[self.target] if self.config.attribute_to == "logit" else \
+            torch.log_softmax(self.logits, 0)[self.target]
+        grads = torch.autograd.grad(objective, outs, retain_graph=self.grad)
         self.backward_calls += 1
         return {t: (g[0] * a.detach()[0]).flatten(1).sum(1) for t, g, a in zip(self.taps, grads, outs, strict=True)}
 
@@ -358,4 +369,5 @@ def read_circuit(
     )
 
 
-__all__ = ["INGRESS_MODES", "ReadoutConfig", "DEFAULT_READOUT", "read_circuit", "circuit_channels"]
+__all__ = ["ATTRIBUTE_TO", "INGRESS_MODES", "ReadoutConfig", "DEFAULT_READOUT", "PAPER_READOUT", "read_circuit",
+           "circuit_channels"]

@@ -37,14 +37,15 @@ SOAK_IMAGES = 200
 KILL_AT = 131  # the killed run writes 130 images, the rerun the other 70
 READERS = 4
 CHILD_LIMIT_S = 240
-NODES, EDGES, LINKS = 56, 496, 16  # per circuit of the tiny model (tests/ingest/test_ingest.py)
+NODES, LINKS = 56, 16  # per circuit of the tiny model (tests/ingest/test_ingest.py); edges are sparse: each
+# circuit holds as many FLOW edges as it recorded (n_edges) when written
 HALF_WRITTEN = ("MATCH (i:Image) OPTIONAL MATCH (i)-[:HAS_CIRCUIT]->(c:Circuit) WITH i, count(c) AS n "
                 "WHERE n <> 2 RETURN count(i) AS bad")
 PER_CIRCUIT = ("MATCH (i:Image)-[:HAS_CIRCUIT]->(c:Circuit) "
                "OPTIONAL MATCH (c)-[:HAS]->(a:Act) WITH i, c, count(a) AS acts "
                "OPTIONAL MATCH (c)-[:HAS]->(:Act)-[f:FLOW]->(:Act) WITH i, c, acts, count(f) AS flows "
                "OPTIONAL MATCH (c)-[:HAS]->(:Act)-[l:LOGIT]->(:Class) "
-               "RETURN i.id AS image, c.kind AS kind, acts, flows, count(l) AS links")
+               "RETURN i.id AS image, c.kind AS kind, c.n_edges AS edges, acts, flows, count(l) AS links")
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
 
@@ -152,9 +153,10 @@ def test_ingest_under_concurrent_readers_killed_once_loses_nothing(neo4j_url, tm
         per_circuit = s.run_cypher(PER_CIRCUIT)
     assert {k: stats[k] for k in ("images", "circuits", "acts", "flow_edges", "logit_links")} == {
         "images": SOAK_IMAGES, "circuits": 2 * SOAK_IMAGES, "acts": 2 * SOAK_IMAGES * NODES,
-        "flow_edges": 2 * SOAK_IMAGES * EDGES, "logit_links": 2 * SOAK_IMAGES * LINKS}
+        "flow_edges": sum(r["edges"] for r in per_circuit), "logit_links": 2 * SOAK_IMAGES * LINKS}
     assert len(per_circuit) == 2 * SOAK_IMAGES
-    assert {(r["acts"], r["flows"], r["links"]) for r in per_circuit} == {(NODES, EDGES, LINKS)}
+    assert {(r["acts"], r["links"]) for r in per_circuit} == {(NODES, LINKS)}
+    assert all(r["flows"] == r["edges"] > 0 for r in per_circuit)
     assert {r["kind"] for r in per_circuit} == {"original", "explanation"}
     assert len({r["image"] for r in per_circuit}) == SOAK_IMAGES
     assert_summaries_fresh(neo4j_url)
