@@ -241,8 +241,8 @@ def _distinctive_view(run: Any, cls: str, kind: str, support: float, layers: lis
     st.subheader(f"Class attribution graph: what sets {cls} apart")
     drawn = {c for e in edges for c in (e["src"], e["dst"])}
     st.caption(f"The {ATTRIBUTION_PER_LAYER} most distinctive channels of each layer (kept in ≥ {support:.0%} of "
-               f"{cls}'s circuits, ranked by log-odds against the rest of the store; {len(sizes)} found, "
-               f"{len(drawn)} drawn) and the strongest consensus edges between them ({len(edges)}, at most "
+               f"{cls}'s circuits, more often than elsewhere, ranked by log-odds against the rest of the store: "
+               f"{len(sizes)} chosen, {len(drawn)} with an edge drawn) and the strongest consensus edges between them ({len(edges)}, at most "
                f"{ATTRIBUTION_MAX_EDGES}: share of images × mean weight), left to right by layer. Node size: the "
                f"channel's support in {cls}; edge width: share of {cls}'s images holding the edge.")
     _graph(graphs.edge_rows_graph(edges, layers=layers, weight_key="fraction", node_sizes=sizes), name="attribution")
