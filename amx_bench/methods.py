@@ -85,13 +85,16 @@ def _centre(classifier: Classifier, image: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------- AMX
 
 
-def _amx(preset: str) -> Runner:
+def _amx(preset: str, per_seed: bool = False) -> Runner:
+    """AMX with a preset; `per_seed`: its draws follow the seed (the per-seed variant; presets draw canonically,
+    so their explanation does not depend on the seed)."""
+
     def run(classifier: Classifier, image: torch.Tensor, target: int, seed: int):
         from amx_core.config import get_preset
         from amx_core.explain import explain
 
-        ex = explain(classifier, image[None], targets=[target], config=get_preset(preset).with_(seed=seed),
-                     report=False)[0]
+        cfg = get_preset(preset).with_(seed=seed, per_seed=per_seed or get_preset(preset).per_seed)
+        ex = explain(classifier, image[None], targets=[target], config=cfg, report=False)[0]
         info = {"amx_classifier_passes": ex.metrics.get("classifier_passes"),
                 "amx_mask_source": ex.metrics.get("mask_source")}
         return ex.rank_map.reshape(image.shape[-2:]).float(), ex.mask.reshape(1, *image.shape[-2:]).float(), info
@@ -152,6 +155,8 @@ def _registry() -> dict[str, Method]:
     from amx_core.config import PRESETS
 
     methods = [Method(f"amx-{p}", f"AMX {p}", _amx(p), imports=("amx_core.explain",)) for p in PRESETS]
+    methods += [Method("amx-default-per-seed", "AMX default, draws from the seed", _amx("default", per_seed=True),
+                       imports=("amx_core.explain",))]
     methods += [
         Method("gradcam", "Grad-CAM", _gradcam, "grad-cam", "pytorch_grad_cam",
                imports=("pytorch_grad_cam", "pytorch_grad_cam.utils.model_targets")),

@@ -81,15 +81,17 @@ def _trapezoid(values: torch.Tensor) -> float:
 @torch.no_grad()
 def robustness_rate(
     predict: Predict, image: torch.Tensor, mask: torch.Tensor, target: int, *, samples: int, kinds: tuple[str, ...],
-    seed: int, blur_sigma: float = 10.0,
+    seed: int, blur_sigma: float = 10.0, kept: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> float:
-    """Fraction of `samples` random backgrounds outside the mask that keep the top-1 label."""
+    """Fraction of `samples` random backgrounds outside the mask that keep the top-1 label (or meet
+    `kept`, a test of a batch of logits, one bool per row)."""
     gen = torch.Generator().manual_seed(seed)
     kind_list = [kinds[i % len(kinds)] for i in range(samples)]
     bgs = background_batch(kind_list, image.expand(samples, *image.shape), [gen] * samples, blur_sigma=blur_sigma)
     batch = image * mask + bgs * (1 - mask)
     logits = torch.cat([predict(batch[i : i + 32]) for i in range(0, samples, 32)])
-    return float((logits.argmax(1) == target).float().mean())
+    ok = logits.argmax(1) == target if kept is None else kept(logits)
+    return float(ok.float().mean())
 
 
 def connected_regions(mask: torch.Tensor, min_pixels: int = 1) -> list[torch.Tensor]:

@@ -59,6 +59,11 @@ class Summary:
     moved: list[str] = field(default_factory=list)  # "path (was CLASS)": stored before under another class
     summaries_rebuilt: list[str] = field(default_factory=list)  # classes whose summary this run rebuilt
     disagreeing: int = 0
+    # the explained class's rank on the photo ("1st", "2nd-5th", "lower") and the explanation's status
+    # ("kept", "not kept", "not recognised"; see amx_core.explain.explanation.evidence_kept)
+    by_rank: dict[str, int] = field(default_factory=dict)
+    by_status: dict[str, int] = field(default_factory=dict)
+    lower_kept: int = 0  # of the images whose class is not the top-1: evidence kept
     mask_areas: list[float] = field(default_factory=list)
     robustness: list[float] = field(default_factory=list)
     seconds_explaining: float = 0.0
@@ -66,6 +71,15 @@ class Summary:
     seconds_writing: float = 0.0
     seconds_total: float = 0.0
     interrupted: bool = False
+
+    def count(self, m: dict[str, Any]) -> None:
+        """Add one explanation's rank and status (its metrics) to the counts."""
+        rank = int(m.get("rank_x", 1))
+        band = "1st" if rank == 1 else "2nd-5th" if rank <= 5 else "lower"
+        self.by_rank[band] = self.by_rank.get(band, 0) + 1
+        status = m.get("status", "kept" if m.get("label_kept") else "not kept")
+        self.by_status[status] = self.by_status.get(status, 0) + 1
+        self.lower_kept += int(rank > 1 and bool(m.get("label_kept")))
 
     @property
     def ok(self) -> bool:
@@ -81,6 +95,12 @@ class Summary:
             ("moved from another class", str(len(self.moved))),
             ("failed", str(len(self.failed))),
             ("prediction differs from --class", str(self.disagreeing)),
+            ("class's rank on the photo: 1st / 2nd-5th / lower",
+             " / ".join(str(self.by_rank.get(k, 0)) for k in ("1st", "2nd-5th", "lower"))),
+            ("class not the top-1: evidence kept",
+             f"{self.lower_kept} of {self.by_rank.get('2nd-5th', 0) + self.by_rank.get('lower', 0)}"),
+            ("status: kept / not kept / not recognised",
+             " / ".join(str(self.by_status.get(k, 0)) for k in ("kept", "not kept", "not recognised"))),
             ("median mask area", med(self.mask_areas)),
             ("median robustness", med(self.robustness)),
             ("images per second", f"{rate:.3f}"),
@@ -275,10 +295,12 @@ def _ingest_batch(todo: list[tuple[Path, str, Any]], job: _Job) -> None:
         if before is not None and before != job.class_name:
             summary.moved.append(f"{path} (was {before})")
         summary.disagreeing += int(predicted != job.class_index)
+        summary.count(m)
         summary.mask_areas.append(m["mask_area"])
         if "robustness" in m:
             summary.robustness.append(m["robustness"])
-        job.bar.advance(note=f"{path.name}: area {m['mask_area']:.1%}, kept {m['label_kept']}")
+        job.bar.advance(note=f"{path.name}: area {m['mask_area']:.1%}, rank {m.get('rank_x', 1)}, "
+                             f"{m.get('status', m['label_kept'])}")
 
 
 def _image_metrics(m: dict[str, Any], jaccard: float, expl_metrics: dict, classes, opts) -> dict[str, Any]:

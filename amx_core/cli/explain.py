@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     out_root = Path(args.out)
     bar = ProgressBar(len(files), "explain")
     done = 0
+    statuses: list[tuple[int, str]] = []  # per explained image: the class's rank on it, the status
     for start in range(0, len(files), args.batch_size):
         batch: list[tuple[Path, str, torch.Tensor]] = []
         for path in files[start : start + args.batch_size]:
@@ -107,9 +108,14 @@ def run(args: argparse.Namespace) -> int:
             _write_outputs(out_root / f"{path.stem}-{sha[:8]}", ex, record, classes)
             done += 1
             m = ex.metrics
-            bar.advance(note=f"{path.name}: area {m['mask_area']:.1%}, kept {m['label_kept']}")
+            statuses.append((m.get("rank_x", 1), m.get("status", "kept" if m["label_kept"] else "not kept")))
+            bar.advance(note=f"{path.name}: area {m['mask_area']:.1%}, rank {m.get('rank_x', 1)}, "
+                             f"{m.get('status', m['label_kept'])}")
     bar.close()
-    print(f"amx-explain: {done} explained, {len(failures)} failed; outputs in {out_root}/", file=sys.stderr)
+    lower = [s for r, s in statuses if r > 1]
+    counts = ", ".join(f"{sum(s == k for _, s in statuses)} {k}" for k in ("kept", "not kept", "not recognised"))
+    print(f"amx-explain: {done} explained ({counts}; class not the model's top-1 on {len(lower)}, evidence kept on "
+          f"{lower.count('kept')}), {len(failures)} failed; outputs in {out_root}/", file=sys.stderr)
     return EXIT_SOME_FAILED if failures else EXIT_OK
 
 

@@ -335,11 +335,11 @@ def _explain_one(classifier, pixels, acts, net, masker: Masker, cfg: ExplainConf
     with torch.no_grad():
         rank = _rank(gen, pixels, cfg, cam)
         if search == "binary":
-            masks, sel = select_masks(classifier, pixels, rank, target, cfg)
+            masks, sel = select_masks(classifier, pixels, rank, target, cfg, logits_x=logits_x)
             logits_e = classifier(apply_mask(pixels, masks, classifier.baseline))
             passes += sel + 1
         else:
-            masks, logits_e, sel_passes = select_sequential(classifier, pixels, rank, target, cfg)
+            masks, logits_e, sel_passes = select_sequential(classifier, pixels, rank, target, cfg, logits_x)
             passes += sel_passes[0]
     source = "amortised" + (f"+refine{refine_steps}" if refine_steps else "")
     return explanation_records(pixels, target, masks, rank, logits_x, logits_e, classifier.baseline[0], [
@@ -358,7 +358,7 @@ def _refine(classifier, pixels, acts, ref, logits_x, target, net: SharedUNet, ma
     opt = torch.optim.Adam(gen.parameters(), lr=lr if lr is not None else (cfg.unet_lr or cfg.lr))
     kinds = cfg.background_kinds
     nr = cfg.robust_samples
-    rngs = [torch.Generator().manual_seed(cfg.seed + 1) for _ in range(b)]
+    rngs = [torch.Generator().manual_seed(cfg.draw_seed + 1) for _ in range(b)]
     goals = torch.full((b,), masker.start_area, device=device)
     for step in range(steps):
         soft = torch.sigmoid(mask_logits(gen.scores(pixels, cam), goals, cfg.temperature_end, cfg, (h, w)))

@@ -80,8 +80,9 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
     passes = 1
     target = torch.tensor(targets, device=device) if targets is not None else logits_x.argmax(1)
 
-    gen = MaskUNet.seeded(b, width=cfg.width, resolution=cfg.mask_resolution, seed=cfg.seed,
-                          free_grid=cfg.free_grid).to(device)
+    gen = MaskUNet.seeded(b, width=cfg.width, resolution=cfg.mask_resolution,
+                          seed=cfg.draw_seed if cfg.init_seed is None else cfg.init_seed, free_grid=cfg.free_grid,
+                          zero_out=cfg.zero_out).to(device)
     grid = [p for n, p in gen.named_parameters() if n == "grid"]
     if cfg.prior != "none":
         if not grid:
@@ -96,10 +97,10 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
     # the free grid: SGD with momentum on the per-image RMS-normalised gradient. Adam's first steps are
     # lr * sign(g) for every cell, which leaves the grid in large ties that the quantile shift cannot rank
     grid_opt = torch.optim.SGD(grid, lr=cfg.lr, momentum=0.9) if grid else None
-    rngs = [torch.Generator().manual_seed(cfg.seed + 1) for _ in range(b)]
+    rngs = [torch.Generator().manual_seed(cfg.draw_seed + 1) for _ in range(b)]
     kinds = cfg.background_kinds
     st_step = int(cfg.straight_through_from * cfg.steps)
-    sampler = [torch.Generator().manual_seed(cfg.seed + 2) for _ in range(b)]  # per image: batch-independent
+    sampler = [torch.Generator().manual_seed(cfg.draw_seed + 2) for _ in range(b)]  # per image: batch-independent
 
     for step in range(cfg.steps):
         goals = area_goals(step, b, cfg, sampler).to(device)
@@ -131,13 +132,14 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
     with torch.no_grad():
         rank = mask_logits(gen(pixels), torch.full((b,), cfg.area_target, device=device), cfg.temperature_end, cfg,
                            (h, w))
-        masks, select_passes = select_masks(classifier, pixels, rank, target, cfg)
+        masks, select_passes = select_masks(classifier, pixels, rank, target, cfg, logits_x=logits_x)
         source = ["generator"] * b
         if cfg.occlusion_candidate:
             # a second candidate ranking from coarse occlusion; the smaller verified binary mask wins
             occ = F.interpolate(occlusion_prior(classifier, pixels, target, cfg), size=(h, w), mode="bilinear",
                                 align_corners=False)
-            occ_masks, occ_passes = select_masks(classifier, pixels, occ, target, cfg)
+            occ_masks, occ_passes = select_masks(classifier, pixels, occ, target, cfg,
+                                                 below=[float(m.mean()) for m in masks], logits_x=logits_x)
             select_passes += occ_passes + cfg.prior_grid**2 + 1
             for i in range(b):  # the ranking stays the generator's: benchmarks rank pixels by it
                 if float(occ_masks[i].mean()) < float(masks[i].mean()):

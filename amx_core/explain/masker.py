@@ -36,8 +36,11 @@ class MaskUNet(nn.Module):
         self.out = conv(w, 1, k=1)
 
     @classmethod
-    def seeded(cls, copies: int, *, width: int, resolution: int, seed: int, free_grid: bool = False) -> MaskUNet:
-        """`copies` generators that all start from the weights a single seeded one would have."""
+    def seeded(cls, copies: int, *, width: int, resolution: int, seed: int, free_grid: bool = False,
+               zero_out: bool = False) -> MaskUNet:
+        """`copies` generators that all start from the weights a single seeded one would have. With
+        `zero_out` the output layer starts at zero, so the first scores are the free grid's (the prior)
+        whatever the seed; the hidden layers still start from the seeded draw."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             single = cls(1, width, resolution, free_grid)
@@ -46,6 +49,8 @@ class MaskUNet(nn.Module):
             for (_, p_many), (_, p_one) in zip(net.named_parameters(), single.named_parameters(), strict=True):
                 p_many.copy_(p_one.repeat((copies,) + (1,) * (p_one.dim() - 1)))
             net.out.bias.zero_()  # start every mask at 0.5
+            if zero_out:
+                net.out.weight.zero_()
         return net
 
     def _g(self, layer: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from ..config import ExplainConfig
 from ..models import Classifier, apply_mask
+from .explanation import target_rank
 
 
 def activation_distance(ref: torch.Tensor, act: torch.Tensor, kind: str = "mse") -> torch.Tensor:
@@ -35,6 +36,31 @@ def kl_outputs(logits_x: torch.Tensor, logits_e: torch.Tensor) -> torch.Tensor:
 
 def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, target, reduction="none")
+
+
+def evidence_hinge(logits: torch.Tensor, target: torch.Tensor, logits_x: torch.Tensor,
+                   margin: float = 0.1) -> torch.Tensor:
+    """The loss of `explanation.evidence_kept` for a target ranked r on x, per image: how far the target's
+    log-probability falls below its value on x, and its logit below the r-th strongest other class
+    (each a hinge with `margin`); zero once the criterion holds with the margin."""
+    t = target.view(-1, 1)
+    lp_e = F.log_softmax(logits, 1).gather(1, t)[:, 0]
+    lp_x = F.log_softmax(logits_x, 1).gather(1, t)[:, 0]
+    rank_x = target_rank(logits_x, target).clamp(max=logits.shape[1] - 1)
+    others = logits.scatter(1, t, float("-inf"))
+    rth = others.topk(int(rank_x.max()), dim=1).values.gather(1, (rank_x - 1).view(-1, 1))[:, 0]
+    return F.relu(lp_x - lp_e + margin) + F.relu(rth - logits.gather(1, t)[:, 0] + margin)
+
+
+def label_loss(logits: torch.Tensor, target: torch.Tensor, logits_x: torch.Tensor) -> torch.Tensor:
+    """The label term per image: cross-entropy where the target is the original's top-1 (the paper's);
+    `evidence_hinge` where the model ranks it lower on x (keep its rank and probability, not force it
+    to the top)."""
+    ce = cross_entropy(logits, target)
+    first = target_rank(logits_x, target) == 1
+    if bool(first.all()):
+        return ce
+    return torch.where(first, ce, evidence_hinge(logits, target, logits_x))
 
 
 def area(mask: torch.Tensor) -> torch.Tensor:
@@ -81,10 +107,10 @@ def objective_terms(classifier: Classifier, acts: dict, pixels: torch.Tensor, ma
     return {
         "activation": cfg.activation * (act_terms * alpha).sum(1) / alpha.sum(),
         "kl": cfg.kl * kl_outputs(logits_x, logits_e),
-        "ce": cfg.ce * cross_entropy(logits_e, target),
+        "ce": cfg.ce * label_loss(logits_e, target, logits_x),
         "area": cfg.area * area(soft),
         "area_hinge": cfg.area_hinge * area_hinge(soft, goals),
         "binarization": cfg.binarization * binarization(soft),
         "tv": cfg.tv * total_variation(soft),
-        "robustness": cfg.robustness * cross_entropy(logits_r, target.repeat(nr)).view(nr, b).mean(0),
+        "robustness": cfg.robustness * label_loss(logits_r, target.repeat(nr), logits_x.repeat(nr, 1)).view(nr, b).mean(0),
     }

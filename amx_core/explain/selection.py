@@ -12,7 +12,7 @@ from ..backgrounds import background_batch
 from ..config import ExplainConfig
 from ..metrics import connected_regions, deletion_insertion_auc, ranking, robustness_rate, top_mask
 from ..models import Classifier, apply_mask
-from .explanation import Explanation
+from .explanation import Explanation, evidence_kept, meets_criterion
 
 
 def area_goals(step: int, b: int, cfg: ExplainConfig, gens: list[torch.Generator]) -> torch.Tensor:
@@ -61,24 +61,33 @@ def _ladder(cfg: ExplainConfig) -> list[float]:
     return [a for a in cfg.area_ladder if a >= cfg.area_floor] or [1.0]
 
 
+def _kept(logits: torch.Tensor, tgt: torch.Tensor, logits_x: torch.Tensor | None) -> torch.Tensor:
+    """The acceptance criterion per row: `evidence_kept` against the original's logits (top-1 kept where the
+    target is the original's top-1); without `logits_x`, top-1 equals the target."""
+    return logits.argmax(1) == tgt if logits_x is None else evidence_kept(logits, tgt, logits_x)
+
+
 def _accepted(classifier: Classifier, imgs: torch.Tensor, cands: torch.Tensor, tgt: torch.Tensor,
-              cfg: ExplainConfig) -> tuple[torch.Tensor, int]:
-    """Which candidate masks [N,1,H,W] (of images `imgs`, one each) keep the label `tgt` on the baseline and
-    on `check_backgrounds` seeded random backgrounds (at least `check_pass` of them): one classifier call."""
+              cfg: ExplainConfig, logits_x: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
+    """Which candidate masks [N,1,H,W] (of images `imgs`, one each) keep the evidence for `tgt` (`_kept`,
+    against the originals' logits `logits_x` [N,C]) on the baseline and on `check_backgrounds` seeded random
+    backgrounds (at least `check_pass` of them): one classifier call."""
     k, kinds = cfg.check_backgrounds, cfg.background_kinds
     n = imgs.shape[0]
     batch = [apply_mask(imgs, cands, classifier.baseline)]
     for j in range(k):
-        gens = [torch.Generator().manual_seed(cfg.seed + 1000 + j) for _ in range(n)]
+        gens = [torch.Generator().manual_seed(cfg.draw_seed + 1000 + j) for _ in range(n)]
         bg = background_batch([kinds[j % len(kinds)]] * n, imgs.cpu(), gens, blur_sigma=cfg.blur_sigma).to(imgs.device)
         batch.append(imgs * cands + bg * (1 - cands))
-    pred = classifier(torch.cat(batch)).argmax(1).view(1 + k, n)
-    ok = (pred[0] == tgt) & ((pred[1:] == tgt).sum(0) >= min(cfg.check_pass, k))
+    logits = classifier(torch.cat(batch))
+    good = _kept(logits, tgt.repeat(1 + k), None if logits_x is None else logits_x.repeat(1 + k, 1)).view(1 + k, n)
+    ok = good[0] & (good[1:].sum(0) >= min(cfg.check_pass, k))
     return ok, n * (1 + k)
 
 
 def select_masks(classifier: Classifier, pixels: torch.Tensor, rank: torch.Tensor, target: torch.Tensor,
-                 cfg: ExplainConfig) -> tuple[torch.Tensor, int]:
+                 cfg: ExplainConfig, below: list[float] | None = None,
+                 logits_x: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
     """Per image, the smallest mask of the ranking `rank` on the area ladder that keeps the label on the
     baseline and on `check_backgrounds` random backgrounds (at least `check_pass` of them). Returns masks
     [B,1,H,W] and the classifier passes per image.
@@ -87,9 +96,14 @@ def select_masks(classifier: Classifier, pixels: torch.Tensor, rank: torch.Tenso
     that holds (no assumption that a larger mask keeps the label when a smaller one does: the rule of
     amx-bench's minimal sufficient area); `selection="bisect"` binary-searches the ladder (fewer probes,
     but on a ranking whose label flickers along the ladder it can stop well above the smallest level
-    that holds), all images' probes in one batch."""
+    that holds), all images' probes in one batch.
+
+    `below` (scan only), one area per image: probe only the levels under it (a second candidate that can
+    win only by being smaller); an image with no such level that holds gets the ladder's top level.
+    `logits_x` [B,C], the originals' logits, make the test `evidence_kept` (needed for a target that is
+    not the original's top-1); without them a mask must make the target the top-1."""
     if cfg.selection == "scan":
-        return _scan(classifier, pixels, rank, target, cfg)
+        return _scan(classifier, pixels, rank, target, cfg, below, logits_x)
     if cfg.selection != "bisect":
         raise ValueError(f"unknown selection {cfg.selection!r}: scan or bisect")
     ladder = _ladder(cfg)
@@ -102,7 +116,8 @@ def select_masks(classifier: Classifier, pixels: torch.Tensor, rank: torch.Tenso
         active = [i for i in range(b) if lo[i] < hi[i]]
         mids = {i: (lo[i] + hi[i]) // 2 for i in active}
         cands = torch.stack([top_mask(rank[i], ladder[mids[i]]) for i in active])
-        ok, _ = _accepted(classifier, pixels[active], cands, target[active], cfg)
+        ok, _ = _accepted(classifier, pixels[active], cands, target[active], cfg,
+                          None if logits_x is None else logits_x[active])
         passes += 1 + k
         for n, i in enumerate(active):
             if bool(ok[n]):
@@ -114,7 +129,8 @@ def select_masks(classifier: Classifier, pixels: torch.Tensor, rank: torch.Tenso
 
 
 def _scan(classifier: Classifier, pixels: torch.Tensor, rank: torch.Tensor, target: torch.Tensor,
-          cfg: ExplainConfig) -> tuple[torch.Tensor, int]:
+          cfg: ExplainConfig, below: list[float] | None = None,
+          logits_x: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
     """`select_masks` by an ascending scan, one image at a time (its probes in chunks of `scan_chunk`
     levels, so an image's verdicts never depend on another image); the top level is accepted unprobed.
     Masks keep the top pixels in the stable order of `metrics.ranking` (ties: lower index first), so a
@@ -125,11 +141,13 @@ def _scan(classifier: Classifier, pixels: torch.Tensor, rank: torch.Tensor, targ
     for i in range(pixels.shape[0]):
         order = ranking(rank[i])
         spent, chosen = 0, None
-        for start in range(0, len(ladder) - 1, chunk):
-            levels = ladder[start : min(start + chunk, len(ladder) - 1)]
+        probed = ladder[:-1] if below is None else [a for a in ladder if a < below[i] - 1e-4]
+        for start in range(0, len(probed), chunk):
+            levels = probed[start : start + chunk]
             cands = torch.stack([_top(order, rank[i], a) for a in levels])
             n = len(levels)
-            ok, used = _accepted(classifier, pixels[i : i + 1].expand(n, -1, -1, -1), cands, target[i].expand(n), cfg)
+            ok, used = _accepted(classifier, pixels[i : i + 1].expand(n, -1, -1, -1), cands, target[i].expand(n), cfg,
+                                 None if logits_x is None else logits_x[i : i + 1].expand(n, -1))
             spent += used
             hits = ok.nonzero()
             if hits.numel():
@@ -150,7 +168,8 @@ def _top(order: torch.Tensor, rank: torch.Tensor, fraction: float) -> torch.Tens
 
 
 def select_sequential(classifier: Classifier, pixels: torch.Tensor, rank: torch.Tensor, target: torch.Tensor,
-                      cfg: ExplainConfig) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+                      cfg: ExplainConfig, logits_x: torch.Tensor | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     """`select_masks` itself, probe for probe (the same bisection of the ladder, the same acceptance test),
     but each probe shows the classifier one image at a time and stops as soon as the verdict is known: a
     probe that loses the label on the baseline costs one pass, not 1 + `check_backgrounds`. So it
@@ -163,7 +182,8 @@ def select_sequential(classifier: Classifier, pixels: torch.Tensor, rank: torch.
     need = min(cfg.check_pass, k)
     masks, logits_out, passes = [], [], []
     for i in range(pixels.shape[0]):
-        img, t = pixels[i : i + 1], int(target[i])
+        img, t = pixels[i : i + 1], target[i : i + 1]
+        ref = None if logits_x is None else logits_x[i : i + 1]
         spent = 0
         black: dict[int, torch.Tensor] = {}
         lo, hi = 0, top  # the top level is accepted unprobed if nothing smaller passes, as in `select_masks`
@@ -172,16 +192,16 @@ def select_sequential(classifier: Classifier, pixels: torch.Tensor, rank: torch.
             cand = top_mask(rank[i], ladder[mid])[None]
             black[mid] = classifier(apply_mask(img, cand, base))
             spent += 1
-            good = int(black[mid].argmax(1)) == t
+            good = bool(_kept(black[mid], t, ref)[0])
             if good:
                 ok = bad = 0
                 for j in range(k):
                     if ok >= need or bad > k - need:
                         break
                     bg = background_batch([kinds[j % len(kinds)]], img.cpu(),
-                                          [torch.Generator().manual_seed(cfg.seed + 1000 + j)],
+                                          [torch.Generator().manual_seed(cfg.draw_seed + 1000 + j)],
                                           blur_sigma=cfg.blur_sigma).to(img.device)
-                    kept = int(classifier(img * cand + bg * (1 - cand)).argmax(1)) == t
+                    kept = bool(_kept(classifier(img * cand + bg * (1 - cand)), t, ref)[0])
                     spent += 1
                     ok, bad = ok + kept, bad + (not kept)
                 good = ok >= need
@@ -201,11 +221,20 @@ def select_sequential(classifier: Classifier, pixels: torch.Tensor, rank: torch.
 
 def add_report(classifier: Classifier, ex: Explanation, cfg: ExplainConfig) -> None:
     """Add to `ex.metrics`: robustness over random backgrounds, deletion/insertion AUC of the ranking and
-    which connected regions of the mask alone keep the label (passes counted in `report_passes`)."""
+    which connected regions of the mask alone keep the label (passes counted in `report_passes`). "Keep"
+    is the explanation's criterion (`evidence_kept`: top-1, or for a target ranked lower on x, its rank and
+    probability there)."""
+    rank_x = ex.metrics.get("rank_x", 1)
+    p_x = ex.metrics.get("confidence_x", 0.0)
+    tgt = torch.tensor([ex.target], device=ex.pixels.device)
+
+    def keeps(logits: torch.Tensor) -> torch.Tensor:
+        return meets_criterion(logits, tgt.expand(logits.shape[0]), rank_x, p_x)
+
     with torch.no_grad():
         ex.metrics["robustness"] = robustness_rate(
             classifier, ex.pixels, ex.mask, ex.target, samples=cfg.robustness_samples,
-            kinds=cfg.background_kinds, seed=cfg.seed + 7919, blur_sigma=cfg.blur_sigma,
+            kinds=cfg.background_kinds, seed=cfg.draw_seed + 7919, blur_sigma=cfg.blur_sigma, kept=keeps,
         )
         ex.metrics["deletion_auc"], ex.metrics["insertion_auc"] = deletion_insertion_auc(
             classifier, ex.pixels, ex.rank_map, ex.target, steps=cfg.auc_steps, blur_sigma=cfg.blur_sigma,
@@ -216,10 +245,10 @@ def add_report(classifier: Classifier, ex: Explanation, cfg: ExplainConfig) -> N
         if regions:
             logits = classifier(torch.stack([apply_mask(ex.pixels, r, ex.baseline) for r in regions]))
             probs = torch.softmax(logits, 1)
-            for r, p in zip(regions, probs, strict=True):
+            for r, p, ok in zip(regions, probs, keeps(logits), strict=True):
                 region_rows.append({
                     "area": float(r.mean()),
-                    "keeps_label": bool(int(p.argmax()) == ex.target),
+                    "keeps_label": bool(ok),
                     "confidence": float(p[ex.target]),
                 })
         ex.metrics["regions"] = region_rows
