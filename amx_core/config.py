@@ -122,5 +122,24 @@ def get_preset(name: str) -> ExplainConfig:
     return PRESETS[name]
 
 
+def for_taps(config: ExplainConfig, n_taps: int) -> ExplainConfig:
+    """`config` with one layer weight per tap of a model with `n_taps` taps: the weights are read off
+    linearly at evenly spaced positions from the first to the last (equal weights stay equal; the first
+    and last tap keep theirs). The presets are written for five taps; a shallower model gets fewer."""
+    w = config.layer_weights
+    if n_taps < 1:
+        raise AmxError("a model needs at least one tapped layer")
+    if len(w) == n_taps:
+        return config
+    if len(w) == 1 or n_taps == 1:
+        return replace(config, layer_weights=(w[-1],) * n_taps)
+    out = []
+    for i in range(n_taps):
+        x = i * (len(w) - 1) / (n_taps - 1)
+        lo = min(int(x), len(w) - 2)
+        out.append(round(w[lo] + (w[lo + 1] - w[lo]) * (x - lo), 9))
+    return replace(config, layer_weights=tuple(out))
+
+
 __all__ = ["BACKGROUND_KINDS", "CANONICAL_SEED", "ExplainConfig", "MINIMAL", "MINIMAL_LADDER", "PRESETS",
-           "get_preset"]
+           "get_preset", "for_taps"]

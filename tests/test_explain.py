@@ -151,9 +151,11 @@ def test_the_model_comes_back_unchanged_after_an_exception_inside():
     assert hook_count(clf) == 0
 
 
-def test_layer_weights_must_match_the_taps():
-    with pytest.raises(ValueError, match="layer weights"):
-        explain(patch_classifier(), patch_image()[None], config=FAST.with_(layer_weights=(1.0, 1.0)))
+def test_layer_weights_adapt_to_the_taps():
+    """Presets are written for five taps; a config with another count is read off for the model's taps
+    (issue 17), where it used to be refused."""
+    [ex] = explain(patch_classifier(), patch_image()[None], config=FAST.with_(layer_weights=(1.0, 1.0)))
+    assert ex.mask.shape[-2:] == patch_image().shape[-2:]
 
 
 def test_presets_exist_and_differ_from_compact_to_object():
@@ -174,8 +176,6 @@ def test_presets_exist_and_differ_from_compact_to_object():
     with pytest.raises(AmxError, match="unknown preset"):
         get_preset("tiny")
 
-
-# ---------------------------------------------------------------- the real classifier (slow)
 
 # ---------------------------------------------------------------- seeds (issue 22)
 
@@ -200,6 +200,8 @@ def test_the_seed_does_not_move_an_explanation_unless_per_seed():
     assert st["mask_iou"] >= 0.8, st
     assert all(e.metrics["label_kept"] for e in per_seed)
 
+
+# ---------------------------------------------------------------- the real classifier (slow)
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 

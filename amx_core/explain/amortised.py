@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..backgrounds import background_batch
-from ..config import ExplainConfig, get_preset
+from ..config import ExplainConfig, for_taps, get_preset
 from ..errors import AmxError
 from ..hooks import capture, frozen
 from ..models import Classifier, apply_mask
@@ -182,8 +182,7 @@ def train_masker(
     area of the selection ladder. Targets are the classifier's top-1 on each (augmented) image.
     """
     cfg = get_preset(config) if isinstance(config, str) else config
-    if len(cfg.layer_weights) != len(classifier.spec.taps):
-        raise ValueError(f"config has {len(cfg.layer_weights)} layer weights, model taps {len(classifier.spec.taps)}")
+    cfg = for_taps(cfg, len(classifier.spec.taps))  # presets are written for 5 taps; any model has its own
     if epochs < 1:
         raise AmxError(f"--epochs {epochs}: must be at least 1")
     seed = cfg.seed if seed is None else seed

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..backgrounds import background_batch
-from ..config import ExplainConfig, get_preset
+from ..config import ExplainConfig, for_taps, get_preset
 from ..hooks import capture, frozen
 from ..models import Classifier, apply_mask
 from .explanation import Explanation, explanation_records
@@ -46,8 +46,7 @@ def explain(
     rounding), so an image's mask, ranking and metrics do not depend on the other images of `pixels`.
     """
     cfg = get_preset(config) if isinstance(config, str) else config
-    if len(cfg.layer_weights) != len(classifier.spec.taps):
-        raise ValueError(f"config has {len(cfg.layer_weights)} layer weights, model taps {len(classifier.spec.taps)}")
+    cfg = for_taps(cfg, len(classifier.spec.taps))  # presets are written for 5 taps; any model has its own
     b = pixels.shape[0]
     if targets is not None and len(targets) != b:
         raise ValueError(f"{len(targets)} targets for {b} images")
