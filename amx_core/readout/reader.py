@@ -279,10 +279,12 @@ def _sparse(pairs: list[tuple[float, int]], config: ReadoutConfig) -> list[tuple
     return pairs
 
 
-def _class_names(n: int) -> list[str]:
-    if n == 1000:
-        return imagenet_classes()
-    return [str(i) for i in range(n)]
+def _class_names(classifier: Classifier, n: int) -> list[str]:
+    """The classifier's own class names (its labels; ImageNet's for a 1000-way head; else "class i")."""
+    names = getattr(classifier, "classes", None)
+    if names is not None and len(names) == n:
+        return list(names)
+    return imagenet_classes() if n == 1000 else [f"class {i}" for i in range(n)]
 
 
 def circuit_channels(classifier: Classifier, pixels: torch.Tensor, mask: torch.Tensor | None = None, *,
@@ -333,7 +335,7 @@ def read_circuit(
                 pairs = list(zip(rows[ti], kept[src], strict=True))
                 pairs = _sparse(pairs, config)
                 edges += [Edge(make_cid(src, s), make_cid(dst, t), w) for w, s in pairs]
-        names = _class_names(r.logits.shape[0])
+        names = _class_names(classifier, r.logits.shape[0])
         lrows = blocks[len(taps) - 1].detach().cpu().tolist()
         links = [LogitLink(make_cid(last, s), c, names[c], lrows[ci][si])
                  for ci, c in enumerate(r.classes) for si, s in enumerate(kept[last])]
