@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from amx_core.cli.options import add_common_flags, add_model_options, model_options, setup_logging
 from amx_core.errors import run_cli
 
 from .pipeline import IngestOptions, run_ingest
@@ -13,13 +14,12 @@ from .pipeline import IngestOptions, run_ingest
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="amx-ingest", description=__doc__)
-    p.add_argument("--class", dest="class_name", required=True, help="ImageNet class of the folder (name or index)")
+    p.add_argument("--class", dest="class_name", required=True,
+                   help="class of the folder: a name of the model's labels (ImageNet's by default) or an index")
     p.add_argument("--images", required=True, nargs="+", help="image folder(s) or files")
     p.add_argument("--store", default=None,
                    help="bolt://host:7687 or neo4j://... for Neo4j; a path or ladybug://path for the embedded "
                         "store (default: $AMX_STORE or ~/.local/share/amx/store.lbug)")
-    p.add_argument("--model", default="efficientnet_lite0")
-    p.add_argument("--weights", default=None, help="a state-dict file for the model (torchvision models)")
     p.add_argument("--preset", default=None, help="compact | default (the default) | relaxed | object")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default="cpu")
@@ -35,16 +35,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="amortised mode: a mask generator file from amx-train-masker (no per-image optimisation)")
     p.add_argument("--refine-steps", type=int, default=0,
                    help="with --masker: per-image refinement steps after the generator pass (default 0)")
+    add_model_options(p)
+    add_common_flags(p, "amx-ingest")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    setup_logging(args, "amx-ingest")
     opts = IngestOptions(
         class_name=args.class_name, images=tuple(args.images), store=args.store, model=args.model,
         weights=args.weights, preset=args.preset, batch_size=args.batch_size, device=args.device,
         recursive=args.recursive, limit=args.limit, force=args.force, workers=args.workers, seed=args.seed,
         explain_target=args.explain_target, steps=args.steps, masker=args.masker, refine_steps=args.refine_steps,
+        model_options=model_options(args),
     )
     return run_cli("amx-ingest", lambda: _ingest(opts),
                    interrupted="stored images are complete. Rerun the same command to resume.")

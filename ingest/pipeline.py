@@ -48,6 +48,8 @@ class IngestOptions:
     steps: int | None = None  # override the preset's optimisation steps
     masker: str | None = None  # amortised mode: a generator file from amx-train-masker
     refine_steps: int = 0  # with `masker`: per-image refinement steps after the generator pass
+    # load_classifier's other options: labels, taps, head, input_size, mean, std, resize
+    model_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -143,7 +145,7 @@ def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = No
     """Run the job; `classifier` replaces loading `opts.model` (tests pass a small one)."""
 
     from amx_core.images import discover_images, file_sha256, load_image
-    from amx_core.models import check_device, imagenet_classes, load_classifier, resolve_class
+    from amx_core.models import check_device, load_classifier, resolve_class
     from amx_core.pipeline import explain_settings
     from amx_core.progress import ProgressBar
     from amx_core.readout import ReadoutConfig
@@ -156,12 +158,15 @@ def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = No
         raise AmxError(f"--batch-size {opts.batch_size}: must be at least 1")
     if opts.explain_target not in ("class", "predicted"):
         raise AmxError(f"--explain-target {opts.explain_target!r}: expected class or predicted")
-    classes = imagenet_classes()
+    if classifier is None:  # before the class: the model's labels (or its head's size) name the classes
+        classifier = load_classifier(opts.model, weights=opts.weights, device=check_device(opts.device),
+                                     **opts.model_options)
+    classes = classifier.classes
     class_index = resolve_class(opts.class_name, classes)
     class_name = classes[class_index]
     settings = explain_settings(preset=opts.preset, seed=opts.seed, steps=opts.steps, masker=opts.masker,
                                 refine_steps=opts.refine_steps, device=opts.device,
-                                model=classifier.spec.name if classifier is not None else opts.model)
+                                model=classifier.spec.name)
     readout = ReadoutConfig()
     key = {"explain": asdict(settings.config), "readout": asdict(readout), "target": opts.explain_target}
     if settings.masker is not None:  # amortised results are stored apart from per-image ones (and per masker file)
@@ -184,8 +189,6 @@ def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = No
     store = open_store(opts.store)
     try:
         store.ensure_schema()
-        if classifier is None:
-            classifier = load_classifier(opts.model, weights=opts.weights, device=check_device(opts.device))
         bar = ProgressBar(len(files), f"ingest {class_name}")
         job = _Job(opts=opts, classifier=classifier, store=store, settings=settings, readout=readout, chash=chash,
                    classes=classes, class_index=class_index, summary=summary, bar=bar)

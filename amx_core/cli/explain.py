@@ -17,15 +17,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import EXIT_OK, EXIT_SOME_FAILED, AmxError, BadImageError, run_cli
+from .options import add_common_flags, add_model_options, model_options, setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="amx-explain", description=__doc__.split("\n\n")[0])
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files or folders of images")
-    p.add_argument("--model", default="efficientnet_lite0", help="classifier (default: efficientnet_lite0)")
-    p.add_argument("--weights", default=None, help="a state-dict file for the model (torchvision models)")
     p.add_argument("--class", dest="class_name", default=None,
-                   help="explain this ImageNet class (name or index) instead of each image's top-1")
+                   help="explain this class (a name of the model's labels, ImageNet's by default, or an index) "
+                        "instead of each image's top-1")
     p.add_argument("--preset", default=None, help="compact | default (the default) | relaxed | object")
     p.add_argument("--out", default="out/explain", help="output folder (default: out/explain)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
@@ -40,11 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "image instead of per-image optimisation)")
     p.add_argument("--refine-steps", type=int, default=0,
                    help="with --masker: per-image refinement steps after the generator pass (default 0)")
+    add_model_options(p)
+    add_common_flags(p, "amx-explain")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    setup_logging(args, "amx-explain")
     return run_cli("amx-explain", lambda: run(args), interrupted="finished images are in place, rerun to do the rest")
 
 
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..images import discover_images, file_sha256, load_image
-    from ..models import check_device, imagenet_classes, load_classifier, resolve_class
+    from ..models import check_device, load_classifier, resolve_class
     from ..pipeline import explain_and_read, explain_settings
     from ..progress import ProgressBar
 
@@ -72,9 +75,9 @@ def run(args: argparse.Namespace) -> int:
     files = discover_images(args.inputs, recursive=args.recursive, on_error=fail)
     if not files:
         raise AmxError(f"no image files found in {' '.join(args.inputs)}")
-    classes = imagenet_classes()
+    classifier = load_classifier(args.model, weights=args.weights, device=device, **model_options(args))
+    classes = classifier.classes
     target = resolve_class(args.class_name, classes) if args.class_name is not None else None
-    classifier = load_classifier(args.model, weights=args.weights, device=device)
     out_root = Path(args.out)
     bar = ProgressBar(len(files), "explain")
     done = 0

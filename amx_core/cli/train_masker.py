@@ -13,14 +13,13 @@ from pathlib import Path
 
 from ..config import get_preset
 from ..errors import AmxError, run_cli
+from .options import add_common_flags, add_model_options, model_options, setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="amx-train-masker",
                                 description="train one mask generator over many images (amortised mode)")
     p.add_argument("--images", required=True, nargs="+", help="image folder(s) or files to train on")
-    p.add_argument("--model", default="efficientnet_lite0")
-    p.add_argument("--weights", default=None, help="a state-dict file for the model (torchvision models)")
     p.add_argument("--out", required=True, help="masker file to write")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=4)
@@ -31,11 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recursive", action="store_true")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
+    add_model_options(p)
+    add_common_flags(p, "amx-train-masker")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    setup_logging(args, "amx-train-masker")
     return run_cli("amx-train-masker", lambda: run(args), interrupted="nothing written")
 
 
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
     files = discover_images(args.images, recursive=args.recursive, on_error=fail)
     device = check_device(args.device)
-    classifier = load_classifier(args.model, weights=args.weights, device=device)
+    classifier = load_classifier(args.model, weights=args.weights, device=device, **model_options(args))
     keep, pixels, hashes, held = [], [], [], 0
     for f in files:
         try:
