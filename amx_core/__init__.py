@@ -1,14 +1,14 @@
 """AMX Circuits core: explain an image with a binary mask that keeps a frozen classifier's prediction and
 intermediate activations (activation matching), then read the circuit that carries the decision.
 
-    >>> import amx_core as amx
-    >>> clf = amx.load_classifier("efficientnet_lite0")
-    >>> pixels = clf.preprocess(amx.load_image("cheetah.jpg"))
-    >>> [ex] = amx.explain(clf, pixels[None], config="compact")
-    >>> circuit = amx.read_circuit(clf, pixels, ex.mask, class_index=ex.target)
+    import amx_core as amx
+    clf = amx.load_classifier("efficientnet_lite0")      # or amx.wrap_model(my_module, labels=[...])
+    pixels = clf.preprocess(amx.load_image("cheetah.jpg"))
+    [ex] = amx.explain(clf, pixels[None], config="compact")
+    circuit = amx.read_circuit(clf, pixels, ex.mask, class_index=ex.target)
 
 The names are resolved lazily, so `import amx_core.circuit` (the explorer's view of the data model) never
-imports torch.
+imports torch. The store (`open_store`) lives in `cypher`: the method knows nothing of storage.
 """
 
 from importlib import import_module
@@ -19,13 +19,18 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS = {
     "load_classifier": "amx_core.models",
+    "wrap_model": "amx_core.models",
     "Classifier": "amx_core.models",
-    "imagenet_classes": "amx_core.models",
-    "resolve_class": "amx_core.models",
+    "ModelSpec": "amx_core.models",
+    "imagenet_classes": "amx_core.labels",
+    "resolve_class": "amx_core.labels",
+    "read_labels": "amx_core.labels",
+    "find_taps": "amx_core.taps",
     "load_image": "amx_core.images",
     "ExplainConfig": "amx_core.config",
     "PRESETS": "amx_core.config",
     "get_preset": "amx_core.config",
+    "for_taps": "amx_core.config",
     "explain": "amx_core.explain",
     "Explanation": "amx_core.explain",
     "explain_amortised": "amx_core.explain",
