@@ -11,6 +11,8 @@ The names are resolved lazily, so `import amx_core.circuit` (the explorer's view
 imports torch. The store (`open_store`) lives in `cypher`: the method knows nothing of storage.
 """
 
+import sys
+import types
 from importlib import import_module
 from typing import Any
 
@@ -47,6 +49,25 @@ _EXPORTS = {
 }
 
 __all__ = ["__version__", *_EXPORTS]
+
+
+class _Package(types.ModuleType):
+    """`amx_core.explain` is the function `explain`, also after the subpackage of the same name has been
+    imported (the import system then sets the package attribute to the subpackage; here that is ignored:
+    `import amx_core.explain` and `from amx_core.explain import ...` still work through sys.modules)."""
+
+    @property
+    def explain(self):
+        from .explain import explain
+
+        return explain
+
+    @explain.setter
+    def explain(self, _value) -> None:
+        pass
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
