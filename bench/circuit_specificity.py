@@ -10,7 +10,8 @@ Per mode and circuit kind (original, explanation) it prints:
 - edge / node Jaccard within a class and across classes (mean over image pairs) and their ratio;
 - leave-one-out nearest class (each image is given the class whose other images its circuit resembles
   most on average), with plain Jaccard and with a weighted Jaccard that discounts generic elements
-  (each edge or node weighted by log(N/df) over the other images: an element every image holds weighs 0);
+  (each edge or node weighted by log(N/df) over the other images: an element every image holds weighs 0;
+  the channel version is the similarity of the `similar_images` query);
 - the same per layer pair (edges into each tapped layer), to show where the class lives;
 - the overlap (Jaccard) of two classes' shared edge sets (edges held by >= 2/3 of a class's images);
 - distinctive pathways: for each class, its 20 two-hop pathways with the highest log-odds against the
@@ -238,7 +239,7 @@ def main(argv=None) -> int:
           + f"; model {args.model}; explanations: preset {args.preset}; split {args.split}; groups {args.groups}")
     results = {}
     header = ("| mode | kind | edges | edge J within / across (ratio) | deep-2 J ratio | deep-2 LOO | LOO edges |"
-              " LOO weighted | node J within / across | shared-edge overlap | top-20 pathways elsewhere |"
+              " LOO edges IDF | LOO channels IDF | node J within / across | shared-edge overlap | top-20 pathways elsewhere |"
               " readout passes |")
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
@@ -255,7 +256,7 @@ def main(argv=None) -> int:
             dist = r["distinctive_elsewhere"]
             print(f"| {name} | {kind} | {r['edges']:.0f} | {r['edge_within']:.3f} / {r['edge_across']:.3f} "
                   f"({ratio(r['edge_within'], r['edge_across']):.2f}) | {ratio(r['deep_within'], r['deep_across']):.2f} "
-                  f"| {r['deep_loo']:.0%} | {r['loo_edges']:.0%} | {r['loo_edges_weighted']:.0%} "
+                  f"| {r['deep_loo']:.0%} | {r['loo_edges']:.0%} | {r['loo_edges_weighted']:.0%} | {r['loo_nodes_weighted']:.0%} "
                   f"| {r['node_within']:.3f} / {r['node_across']:.3f} | {r['shared_overlap']:.2f} "
                   f"| {max(dist.values()):.0%} max, {sum(dist.values()) / len(dist):.0%} mean | {passes:.1f} |")
     print("\nper layer pair (edges into the layer): within/across ratio, LOO, LOO weighted")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from statistics import fmean
 
 import networkx as nx
@@ -205,20 +205,24 @@ class Reference:
         return self._distinctive(cls, kind, held, min_fraction, prior, limit, ("src", "mid", "dst"), "mean_weight")
 
     def similar_images(self, image_id, kind="explanation", limit=10):
-        g0 = self.graphs.get((image_id, kind))
-        if g0 is None:
+        """IDF-weighted Jaccard of channel sets: a channel held by df of the n circuits weighs ln(n / df)."""
+        held = {img: {(self.circuits[(img, k)].model, n.cid) for n in self.circuits[(img, k)].nodes}
+                for (img, k) in self.circuits if k == kind}
+        if image_id not in held:
             return []
-        e0 = {(u, v) for u, v, _ in _flow(g0)}
+        df = Counter(ch for chs in held.values() for ch in chs)
+        w = {ch: 2.302585092994046 * math.log10(len(held) / d) for ch, d in df.items()}
+        c0 = held[image_id]
+        w0 = sum(w[ch] for ch in c0)
         rows = []
-        for (img, k), g in self.graphs.items():
-            if k != kind or img == image_id:
+        for img, chs in held.items():
+            if img == image_id or not chs & c0:
                 continue
-            e1 = {(u, v) for u, v, _ in _flow(g)}
-            shared = len(e0 & e1)
-            if shared:
-                rows.append({"image_id": img, "class": self.images[img].class_name, "shared_edges": shared,
-                             "jaccard": shared / len(e0 | e1)})
-        return _top(rows, lambda r: (-r["jaccard"], r["image_id"]), limit)
+            shared = sum(w[ch] for ch in chs & c0)
+            union = w0 + sum(w[ch] for ch in chs) - shared
+            rows.append({"image_id": img, "class": self.images[img].class_name, "shared_channels": len(chs & c0),
+                         "similarity": shared / union if union > 0 else 0.0})
+        return _top(rows, lambda r: (-round(r["similarity"], 9), r["image_id"]), limit)
 
     def store_stats(self, aggregates: int):
         cs = list(self.circuits.values())

@@ -105,7 +105,7 @@ def test_nontrivial_answers(loaded):
     assert 0 < len(shared) < len(loaded.run("shared_edges", cls=CLASSES[0], min_fraction=0.0, limit=10_000))
     assert loaded.run("compare_classes", cls_a=CLASSES[0], cls_b=CLASSES[1], min_fraction=0.3, max_fraction=0.2)
     assert loaded.run("frequent_pathways", cls=CLASSES[0], min_fraction=0.5)
-    assert loaded.run("similar_images", image_id=IMAGES[0])[0]["jaccard"] < 1.0
+    assert loaded.run("similar_images", image_id=IMAGES[0])[0]["similarity"] < 1.0
 
 
 def test_no_parallel_relationships(loaded):
