@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recursive", action="store_true")
     p.add_argument("--limit", type=int, default=None, help="only the first N images (in sorted order)")
     p.add_argument("--force", action="store_true", help="redo images already stored with this model and config")
-    p.add_argument("--workers", type=int, default=2, help="threads that read and decode images")
+    p.add_argument("--workers", type=int, default=2,
+                   help="threads that read and decode images; with --executor ray also the number of Ray workers")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="optimisation steps per batch (default: the preset's)")
     p.add_argument("--explain-target", choices=("class", "predicted"), default="class",
@@ -35,6 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="amortised mode: a mask generator file from amx-train-masker (no per-image optimisation)")
     p.add_argument("--refine-steps", type=int, default=0,
                    help="with --masker: per-image refinement steps after the generator pass (default 0)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="explain in this process (default) or on Ray workers that each load the model once")
+    p.add_argument("--ray-address", default=None,
+                   help="with --executor ray: the cluster (e.g. 10.0.0.5:6379; default $RAY_ADDRESS, else a Ray "
+                        "started on this machine)")
+    p.add_argument("--gpus-per-worker", type=float, default=None,
+                   help="with --executor ray: GPUs per worker (0.5: two per GPU; default 1 with --device cuda, else 0)")
     add_model_options(p)
     add_common_flags(p, "amx-ingest")
     return p
@@ -48,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         weights=args.weights, preset=args.preset, batch_size=args.batch_size, device=args.device,
         recursive=args.recursive, limit=args.limit, force=args.force, workers=args.workers, seed=args.seed,
         explain_target=args.explain_target, steps=args.steps, masker=args.masker, refine_steps=args.refine_steps,
-        model_options=model_options(args),
+        model_options=model_options(args), executor=args.executor, ray_address=args.ray_address,
+        gpus_per_worker=args.gpus_per_worker,
     )
     return run_cli("amx-ingest", lambda: _ingest(opts),
                    interrupted="stored images are complete. Rerun the same command to resume.")

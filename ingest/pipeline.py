@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ from amx_core.errors import AmxError, BadImageError, StoreError
 
 if TYPE_CHECKING:
     from amx_core.models import Classifier
-    from amx_core.pipeline import ExplainSettings
+    from amx_core.pipeline import ExplainedImage, ExplainSettings
     from amx_core.progress import ProgressBar
     from amx_core.readout import ReadoutConfig
     from cypher import Store
@@ -50,6 +51,9 @@ class IngestOptions:
     refine_steps: int = 0  # with `masker`: per-image refinement steps after the generator pass
     # load_classifier's other options: labels, taps, head, input_size, mean, std, resize
     model_options: dict[str, Any] = field(default_factory=dict)
+    executor: str = "local"  # where batches are explained: "local" (this process) or "ray" (ingest.executors)
+    ray_address: str | None = None  # with executor="ray": the cluster (None: $RAY_ADDRESS, else a local one)
+    gpus_per_worker: float | None = None  # with executor="ray": GPUs per worker (`workers` is the worker count)
 
 
 @dataclass
@@ -151,6 +155,8 @@ def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = No
     from amx_core.readout import ReadoutConfig
     from cypher import open_store
 
+    from .executors import ExplainRecipe, make_executor
+
     say = report or (lambda msg: print(msg, file=sys.stderr))
     summary = Summary()
     t0 = time.perf_counter()
@@ -158,14 +164,16 @@ def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = No
         raise AmxError(f"--batch-size {opts.batch_size}: must be at least 1")
     if opts.explain_target not in ("class", "predicted"):
         raise AmxError(f"--explain-target {opts.explain_target!r}: expected class or predicted")
+    # with Ray the driver only decodes, hashes and writes: its model copy (shipped to the workers) stays on the CPU
+    device = opts.device if opts.executor == "local" else "cpu"
     if classifier is None:  # before the class: the model's labels (or its head's size) name the classes
-        classifier = load_classifier(opts.model, weights=opts.weights, device=check_device(opts.device),
+        classifier = load_classifier(opts.model, weights=opts.weights, device=check_device(device),
                                      **opts.model_options)
     classes = classifier.classes
     class_index = resolve_class(opts.class_name, classes)
     class_name = classes[class_index]
     settings = explain_settings(preset=opts.preset, seed=opts.seed, steps=opts.steps, masker=opts.masker,
-                                refine_steps=opts.refine_steps, device=opts.device,
+                                refine_steps=opts.refine_steps, device=device,
                                 model=classifier.spec.name)
     readout = ReadoutConfig()
     key = {"explain": asdict(settings.config), "readout": asdict(readout), "target": opts.explain_target}
@@ -189,10 +197,15 @@ def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = No
     store = open_store(opts.store)
     try:
         store.ensure_schema()
+        executor = make_executor(  # local, or Ray workers started (and the model loaded there) before the bar
+            opts.executor, classifier=classifier, write=lambda path, sha, item: _write_image(path, sha, item, job),
+            recipe=ExplainRecipe(settings, readout, class_index if opts.explain_target == "class" else None),
+            ray_address=opts.ray_address, workers=opts.workers, gpus_per_worker=opts.gpus_per_worker,
+            device=opts.device, say=say)
         bar = ProgressBar(len(files), f"ingest {class_name}")
         job = _Job(opts=opts, classifier=classifier, store=store, settings=settings, readout=readout, chash=chash,
                    classes=classes, class_index=class_index, summary=summary, bar=bar)
-        with _StopAfterBatch() as stop, ThreadPoolExecutor(max(1, opts.workers)) as pool:
+        with _StopAfterBatch() as stop, ThreadPoolExecutor(max(1, opts.workers)) as pool, closing(executor):
             for start in range(0, len(files), opts.batch_size):
                 if stop.requested:
                     summary.interrupted = True
@@ -212,7 +225,8 @@ def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = No
                     else:
                         todo.append((path, *item))
                 if todo:
-                    _ingest_batch(todo, job)
+                    executor.submit(todo)  # local: explained and written now; ray: written when it comes back
+            executor.finish()  # batches still with the workers (after Ctrl-C too) are written
             bar.close()
         # Every run ends by rebuilding the class summaries its writes marked stale, and any an earlier
         # run left marked when it was killed between its last write and this step.
@@ -255,55 +269,46 @@ def _load(path: Path, sha, load, classifier):
         return BadImageError(f"{path}: unreadable ({err.strerror or err})")
 
 
-def _ingest_batch(todo: list[tuple[Path, str, Any]], job: _Job) -> None:
-    """Explain a batch of (path, sha256, pixels), read both circuits of each image and write it whole."""
-    import torch
-
+def _write_image(path: Path, sha: str, item: ExplainedImage, job: _Job) -> None:
+    """Write one explained image (its explanation and both circuits, from either executor) whole."""
     from amx_core.figures import jpeg_bytes, png_bytes
-    from amx_core.pipeline import explain_and_read
 
     opts, summary, classes = job.opts, job.summary, job.classes
-    explained = explain_and_read(
-        classifier=job.classifier, pixels=torch.stack([p for _, _, p in todo]).to(job.classifier.mean.device),
-        settings=job.settings, targets=[job.class_index] * len(todo) if opts.explain_target == "class" else None,
-        image_ids=[sha for _, sha, _ in todo], readout=job.readout, n_random=3,
+    ex = item.explanation
+    m = ex.metrics
+    summary.seconds_explaining += item.seconds_explaining
+    summary.seconds_readout += item.seconds_readout
+    original, explanation = item.circuits
+    for c in (original, explanation):
+        c.config_hash = job.chash  # ingest's key covers the explainer's config too
+    explanation.metrics.update(mask_area=m["mask_area"], label_kept=m["label_kept"],
+                               robustness=m.get("robustness"), confidence=m["confidence_e"])
+    original.metrics["confidence"] = m["confidence_x"]
+    predicted = m["predicted_x"]
+    record = ImageRecord(
+        id=sha, path=str(path), class_name=job.class_name, class_index=job.class_index,
+        predicted=classes[predicted], predicted_index=predicted, confidence=m["top1_confidence_x"],
+        metrics=_image_metrics(m, item.edge_jaccard, explanation.metrics, classes, opts),
+        original_jpeg=jpeg_bytes(ex.pixels), mask_png=png_bytes(ex.mask),
+        explanation_jpeg=jpeg_bytes(ex.explanation),
     )
-    for (path, sha, _), item in zip(todo, explained, strict=True):
-        ex = item.explanation
-        m = ex.metrics
-        summary.seconds_explaining += item.seconds_explaining
-        summary.seconds_readout += item.seconds_readout
-        original, explanation = item.circuits
-        for c in (original, explanation):
-            c.config_hash = job.chash  # ingest's key covers the explainer's config too
-        explanation.metrics.update(mask_area=m["mask_area"], label_kept=m["label_kept"],
-                                   robustness=m.get("robustness"), confidence=m["confidence_e"])
-        original.metrics["confidence"] = m["confidence_x"]
-        predicted = m["predicted_x"]
-        record = ImageRecord(
-            id=sha, path=str(path), class_name=job.class_name, class_index=job.class_index,
-            predicted=classes[predicted], predicted_index=predicted, confidence=m["top1_confidence_x"],
-            metrics=_image_metrics(m, item.edge_jaccard, explanation.metrics, classes, opts),
-            original_jpeg=jpeg_bytes(ex.pixels), mask_png=png_bytes(ex.mask),
-            explanation_jpeg=jpeg_bytes(ex.explanation),
-        )
-        t = time.perf_counter()
-        try:
-            before = job.store.write_circuits(record, [original, explanation])
-        except StoreError as err:
-            raise StoreError(f"{err} — stopped at {path}; rerun the same command to finish (done images are kept)") \
-                from None
-        summary.seconds_writing += time.perf_counter() - t
-        summary.ingested += 1
-        if before is not None and before != job.class_name:
-            summary.moved.append(f"{path} (was {before})")
-        summary.disagreeing += int(predicted != job.class_index)
-        summary.count(m)
-        summary.mask_areas.append(m["mask_area"])
-        if "robustness" in m:
-            summary.robustness.append(m["robustness"])
-        job.bar.advance(note=f"{path.name}: area {m['mask_area']:.1%}, rank {m.get('rank_x', 1)}, "
-                             f"{m.get('status', m['label_kept'])}")
+    t = time.perf_counter()
+    try:
+        before = job.store.write_circuits(record, [original, explanation])
+    except StoreError as err:
+        raise StoreError(f"{err} — stopped at {path}; rerun the same command to finish (done images are kept)") \
+            from None
+    summary.seconds_writing += time.perf_counter() - t
+    summary.ingested += 1
+    if before is not None and before != job.class_name:
+        summary.moved.append(f"{path} (was {before})")
+    summary.disagreeing += int(predicted != job.class_index)
+    summary.count(m)
+    summary.mask_areas.append(m["mask_area"])
+    if "robustness" in m:
+        summary.robustness.append(m["robustness"])
+    job.bar.advance(note=f"{path.name}: area {m['mask_area']:.1%}, rank {m.get('rank_x', 1)}, "
+                         f"{m.get('status', m['label_kept'])}")
 
 
 def _image_metrics(m: dict[str, Any], jaccard: float, expl_metrics: dict, classes, opts) -> dict[str, Any]:
