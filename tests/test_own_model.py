@@ -392,3 +392,50 @@ def test_real_efficientnet_lite0_wrapped_finds_five_taps_and_predicts_the_same()
     x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert torch.allclose(built_in(x), wrapped(x), atol=1e-5)
+
+
+# ---------------------------------------------------------------- output flags, progress
+
+
+def test_amx_explain_json_lines_on_stdout_and_quiet_stderr(tmp_path, tiny, capsys):
+    from amx_core.cli.explain import main
+
+    good_images(tmp_path / "in", 2)
+    rc = main([str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--steps", "2", "--json", "--quiet"])
+    out, err = capsys.readouterr()
+    assert rc == 0 and err == ""
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 2
+    for line in lines:
+        assert Path(line["folder"]).is_dir() and len(line["image_id"]) == 64
+        assert line["target_name"] and 0 < line["mask_area"] <= 1 and "config" not in line
+    rc = main([str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--steps", "2"])
+    out, err = capsys.readouterr()
+    assert rc == 0 and out == "" and "2 explained" in err and "explain [" in err  # progress lines and summary
+
+
+def test_progress_is_tqdm_on_a_terminal_plain_lines_elsewhere_and_silent_when_disabled():
+    import io
+
+    from amx_core.progress import ProgressBar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    term = Terminal()
+    bar = ProgressBar(2, "explain", stream=term)
+    bar.advance(note="a.png")
+    bar.advance(note="b.png")
+    bar.close()
+    assert "2/2" in term.getvalue() and "b.png" in term.getvalue() and "\r" in term.getvalue()
+    plain = io.StringIO()
+    bar = ProgressBar(2, "explain", stream=plain)
+    bar.advance(note="a.png")
+    bar.close()
+    assert plain.getvalue().startswith("explain [") and plain.getvalue().endswith("a.png\n")
+    quiet = io.StringIO()
+    bar = ProgressBar(2, "explain", stream=quiet, disable=True)
+    bar.advance()
+    bar.close()
+    assert quiet.getvalue() == "" and bar.done == 1

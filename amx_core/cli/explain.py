@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "image instead of per-image optimisation)")
     p.add_argument("--refine-steps", type=int, default=0,
                    help="with --masker: per-image refinement steps after the generator pass (default 0)")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per explained image on stdout (file, folder, classes, mask area, ...)")
     add_model_options(p)
     add_common_flags(p, "amx-explain")
     return p
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     classes = classifier.classes
     target = resolve_class(args.class_name, classes) if args.class_name is not None else None
     out_root = Path(args.out)
-    bar = ProgressBar(len(files), "explain")
+    bar = ProgressBar(len(files), "explain", disable=args.quiet)
     done = 0
     statuses: list[tuple[int, str]] = []  # per explained image: the class's rank on it, the status
     for start in range(0, len(files), args.batch_size):
@@ -108,8 +110,11 @@ def run(args: argparse.Namespace) -> int:
                 original, explanation = item.circuits
                 record["circuits"] = {"original": original, "explanation": explanation,
                                       "edge_jaccard": item.edge_jaccard}
-            _write_outputs(out_root / f"{path.stem}-{sha[:8]}", ex, record, classes)
+            folder = out_root / f"{path.stem}-{sha[:8]}"
+            _write_outputs(folder, ex, record, classes)
             done += 1
+            if args.json:
+                print(json.dumps(_json_line(record, folder), default=str), flush=True)
             m = ex.metrics
             statuses.append((m.get("rank_x", 1), m.get("status", "kept" if m["label_kept"] else "not kept")))
             bar.advance(note=f"{path.name}: area {m['mask_area']:.1%}, rank {m.get('rank_x', 1)}, "
@@ -117,8 +122,9 @@ def run(args: argparse.Namespace) -> int:
     bar.close()
     lower = [s for r, s in statuses if r > 1]
     counts = ", ".join(f"{sum(s == k for _, s in statuses)} {k}" for k in ("kept", "not kept", "not recognised"))
-    print(f"amx-explain: {done} explained ({counts}; class not the model's top-1 on {len(lower)}, evidence kept on "
-          f"{lower.count('kept')}), {len(failures)} failed; outputs in {out_root}/", file=sys.stderr)
+    if not args.quiet:
+        print(f"amx-explain: {done} explained ({counts}; class not the model's top-1 on {len(lower)}, evidence kept on "
+              f"{lower.count('kept')}), {len(failures)} failed; outputs in {out_root}/", file=sys.stderr)
     return EXIT_SOME_FAILED if failures else EXIT_OK
 
 
@@ -135,6 +141,18 @@ def _record(path: Path, sha: str, ex, classes: list[str], args, config) -> dict:
         "predicted_e_name": classes[m["predicted_e"]],
         "metrics": m,
     }
+
+
+def _json_line(record: dict, folder: Path) -> dict:
+    """What --json prints for one image: the record without the config, with the output folder."""
+    m = record["metrics"]
+    line = {k: v for k, v in record.items() if k not in ("config", "metrics", "circuits", "masker")}
+    line["folder"] = str(folder)
+    line.update({k: m[k] for k in ("target", "predicted_x", "predicted_e", "mask_area", "label_kept", "status",
+                                   "confidence_x", "confidence_e", "robustness") if k in m})
+    if "circuits" in record:
+        line["edge_jaccard"] = record["circuits"].get("edge_jaccard")
+    return line
 
 
 def _write_outputs(folder: Path, ex, record: dict, classes: list[str]) -> None:
