@@ -18,7 +18,7 @@ def test_outputs_are_the_classifiers_input_and_a_white_kept_mask(tmp_path, tiny,
     assert len(folders) == 2 and all(not f.name.endswith(".partial") for f in folders)
     f = folders[0]
     assert {p.name for p in f.iterdir()} == {"original.png", "mask.png", "explanation.png", "figure.png",
-                                             "record.json"}
+                                             "record.json", "arrays.npz"}
     orig = np.asarray(Image.open(f / "original.png"), dtype=np.float64)
     mask = np.asarray(Image.open(f / "mask.png"), dtype=np.float64)
     expl = np.asarray(Image.open(f / "explanation.png"), dtype=np.float64)
@@ -27,6 +27,9 @@ def test_outputs_are_the_classifiers_input_and_a_white_kept_mask(tmp_path, tiny,
     keep = (mask == 255)[..., None]
     expected = np.where(keep, orig, 127.5)  # removed pixels show the baseline (0.5 grey for this model)
     assert np.abs(expl - expected).max() <= 1.0
+    arrays = np.load(f / "arrays.npz")  # the mask as uint8 and the soft ranking as float16 (issue 17)
+    assert arrays["mask"].dtype == np.uint8 and np.array_equal(arrays["mask"] * 255, mask)
+    assert arrays["ranking"].dtype == np.float16 and arrays["ranking"].shape == (64, 64)
     record = json.loads((f / "record.json").read_text())
     assert record["metrics"]["mask_area"] == pytest.approx(keep.mean(), abs=1e-6)
     assert record["config"]["steps"] == 3 and record["model"] == "efficientnet_lite0"

@@ -2,7 +2,8 @@
 
 Per image, under OUT/<stem>-<sha8>/: original.png (the 224x224 input the classifier saw, before
 normalisation), mask.png (white = kept), explanation.png (exactly the classifier's input), figure.png
-(paper Fig. 1 top row), record.json (every metric and the config); with --circuits also circuits.png
+(paper Fig. 1 top row), record.json (every metric and the config), arrays.npz (the soft ranking as float16 and
+the binary mask as uint8, to compare with other saliency methods); with --circuits also circuits.png
 and the two circuits as JSON and GraphML.
 """
 
@@ -155,6 +156,16 @@ def _json_line(record: dict, folder: Path) -> dict:
     return line
 
 
+def _write_arrays(path: Path, ex) -> None:
+    """The soft ranking (the pixel saliency amx-bench ranks by; higher = kept first) as float16 [H,W] and the
+    binary mask as uint8 [H,W] (1 = kept), for comparison with other methods' saliency maps."""
+    import numpy as np
+
+    h, w = ex.mask.shape[-2:]
+    np.savez_compressed(path, ranking=ex.rank_map.detach().reshape(h, w).float().cpu().numpy().astype(np.float16),
+                        mask=(ex.mask.detach().reshape(h, w) > 0.5).cpu().numpy().astype(np.uint8))
+
+
 def _write_outputs(folder: Path, ex, record: dict, classes: list[str]) -> None:
     """Write into a temporary folder, then swap it in: a folder is complete or absent, never half-written."""
     from ..figures import to_pil, write_circuit_figure, write_explanation_figure
@@ -165,6 +176,7 @@ def _write_outputs(folder: Path, ex, record: dict, classes: list[str]) -> None:
     to_pil(ex.pixels).save(tmp / "original.png")
     to_pil(ex.mask).save(tmp / "mask.png")
     to_pil(ex.explanation).save(tmp / "explanation.png")
+    _write_arrays(tmp / "arrays.npz", ex)
     m = ex.metrics
     write_explanation_figure(
         tmp / "figure.png", ex.pixels, ex.mask, ex.explanation,
