@@ -179,6 +179,12 @@ def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = No
     key = {"explain": asdict(settings.config), "readout": asdict(readout), "target": opts.explain_target}
     if settings.masker is not None:  # amortised results are stored apart from per-image ones (and per masker file)
         key["masker"] = {"sha256": file_sha256(opts.masker), "refine_steps": opts.refine_steps}
+    own_weights = opts.weights not in (None, "random")
+    if own_weights or set(opts.model_options) - {"labels"}:  # another weights file, taps or preprocessing of
+        s = classifier.spec  # the same --model: stored apart (a rerun must not skip them as already stored)
+        key["model"] = {"taps": list(s.taps), "head": s.head, "input_size": s.crop, "resize": s.resize,
+                        "mean": list(s.mean), "std": list(s.std),
+                        "weights": file_sha256(opts.weights) if own_weights else opts.weights}
     chash = config_hash(key)
 
     def fail(err: BadImageError | str) -> None:

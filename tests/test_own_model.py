@@ -439,3 +439,26 @@ def test_progress_is_tqdm_on_a_terminal_plain_lines_elsewhere_and_silent_when_di
     bar.advance()
     bar.close()
     assert quiet.getvalue() == "" and bar.done == 1
+
+
+def test_amx_ingest_keeps_other_weights_or_preprocessing_of_the_same_model_apart(toy, tmp_path):
+    """A rerun skips what is stored; the same --model with another weights file or input size is not
+    'already stored' (the store key covers them)."""
+    from ingest.pipeline import IngestOptions, run_ingest
+
+    model, weights, labels, ns = toy
+    good_images(tmp_path / "imgs", 1)
+    other = tmp_path / "other.pt"
+    torch.manual_seed(5)
+    torch.save(ns["build"]().state_dict(), other)
+
+    def ingest(weights_file, size):
+        opts = IngestOptions(class_name="frog", images=(str(tmp_path / "imgs"),), store=str(tmp_path / "s.lbug"),
+                             model=model, weights=str(weights_file), steps=1, workers=1,
+                             model_options={"labels": str(labels), "input_size": size})
+        return run_ingest(opts, report=lambda _m: None)
+
+    assert ingest(weights, 32).ingested == 1
+    assert ingest(weights, 32).skipped == 1
+    assert ingest(weights, 40).ingested == 1
+    assert ingest(other, 32).ingested == 1
