@@ -18,7 +18,7 @@ import importlib.util
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -157,6 +157,9 @@ class Classifier(nn.Module):
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         """PIL RGB image -> [3, crop, crop] float tensor in [0, 1] (resize shorter side, centre crop)."""
+        custom = self.__dict__.get("_preprocess")
+        if custom is not None:  # wrap_model(preprocess=...): the user's own, to [0, 1] pixels
+            return custom(image)
         import torchvision.transforms.functional as TF
         from torchvision.transforms import InterpolationMode
 
@@ -254,14 +257,16 @@ def make_spec(net: nn.Module, name: str, *, taps=None, head: str | None = None, 
 def wrap_model(module: nn.Module, taps: Sequence[str] | str | None = None, head: str | None = None,
                labels: Sequence[str] | str | os.PathLike | None = None, *, input_size: int = 224,
                mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
-               resize: int | None = None, interpolation: str = "bilinear", name: str | None = None) -> Classifier:
+               resize: int | None = None, interpolation: str = "bilinear", name: str | None = None,
+               preprocess: Callable[[Image.Image], torch.Tensor] | None = None) -> Classifier:
     """Wrap a model in memory (any `nn.Module` mapping a normalised [B,3,S,S] batch to logits) as a
     `Classifier` for `explain`, `read_circuit` and the pipeline.
 
     `taps` (layer names, earliest first) and `head` are found automatically when not given; `labels` is a
     list of class names or a labels file (default: ImageNet's for a 1000-way head, else "class 0"..);
     `input_size`, `mean`, `std` and `resize` (shorter side before the centre crop; default input_size/0.875)
-    are the model's preprocessing. The module itself is not changed: not its mode, its gradients, its
+    are the model's preprocessing; `preprocess` replaces the resize and crop (a PIL image -> [3,S,S] pixels
+    in [0, 1], not normalised: the classifier normalises with `mean` and `std`). The module itself is not changed: not its mode, its gradients, its
     device or memory format, and no hook stays on it."""
     if not isinstance(module, nn.Module):
         raise AmxError(f"wrap_model needs a torch nn.Module, got {type(module).__name__}")
@@ -271,8 +276,11 @@ def wrap_model(module: nn.Module, taps: Sequence[str] | str | None = None, head:
                      interpolation=interpolation, family="wrapped")
     spec = make_spec(module, name, taps=taps, head=head, input_size=input_size, resize=resize, base=base)
     clf = Classifier(spec, module, freeze=False)
+    if preprocess is not None:
+        clf.__dict__["_preprocess"] = preprocess
     if labels is not None:
-        clf._classes = class_names(clf.num_classes, labels, model=name)
+        clf._classes = class_names(clf.num_classes, os.fspath(labels) if isinstance(labels, os.PathLike) else labels,
+                                   model=name)
     return clf
 
 
@@ -303,8 +311,8 @@ def load_classifier(name: str = "efficientnet_lite0", *, weights: str | None = N
     spec = make_spec(net, name, base=base, family="factory", **options)
     clf = Classifier(spec, net).to(device)
     if labels is not None:
-        clf._classes = class_names(clf.num_classes, labels if isinstance(labels, Sequence) and not
-                                   isinstance(labels, str) else str(labels), model=name)
+        clf._classes = class_names(clf.num_classes, os.fspath(labels) if isinstance(labels, os.PathLike) else labels,
+                                   model=name)
     if device == "cpu":
         clf.net.to(memory_format=torch.channels_last)  # measured 1.29x faster fwd+bwd on CPU (bench/channels_last.py)
     return clf

@@ -462,3 +462,23 @@ def test_amx_ingest_keeps_other_weights_or_preprocessing_of_the_same_model_apart
     assert ingest(weights, 32).skipped == 1
     assert ingest(weights, 40).ingested == 1
     assert ingest(other, 32).ingested == 1
+
+
+def test_wrap_model_takes_labels_from_a_file_and_its_own_preprocess(toy, tmp_path):
+    from PIL import Image
+
+    from amx_core import wrap_model
+
+    _, _, labels, ns = toy
+    seen = []
+
+    def preprocess(image):
+        seen.append(image.size)
+        return torch.full((3, 32, 32), 0.25)
+
+    clf = wrap_model(ns["build"](), labels=labels, input_size=32, preprocess=preprocess)
+    assert clf.classes == LABELS
+    assert torch.equal(clf.preprocess(Image.new("RGB", (50, 40))), torch.full((3, 32, 32), 0.25))
+    assert seen == [(50, 40)]
+    with pytest.raises(AmxError, match="needs a torch nn.Module"):
+        wrap_model(lambda x: x)
