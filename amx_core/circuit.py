@@ -76,6 +76,17 @@ class Circuit:
             raise ValueError(f"circuit kind must be one of {KINDS}, got {self.kind!r}")
         self.layers = tuple(self.layers)
 
+    def _repr_png_(self) -> bytes:
+        """Jupyter shows a circuit as the paper's Fig. 1 bottom row (drawn by amx_core.figures, imported here
+        only: this module stays torch-free)."""
+        import tempfile
+        from pathlib import Path
+
+        from .figures import write_circuit_figure
+
+        with tempfile.TemporaryDirectory() as folder:
+            return write_circuit_figure(self, None, Path(folder) / "circuit.png").read_bytes()
+
     @property
     def id(self) -> str:
         return f"{self.image_id}|{self.model}|{self.config_hash}|{self.kind}"

@@ -482,3 +482,20 @@ def test_wrap_model_takes_labels_from_a_file_and_its_own_preprocess(toy, tmp_pat
     assert seen == [(50, 40)]
     with pytest.raises(AmxError, match="needs a torch nn.Module"):
         wrap_model(lambda x: x)
+
+
+def test_explanation_and_circuit_show_themselves_in_jupyter(toy):
+    import io
+
+    from PIL import Image
+
+    from amx_core import explain, read_circuit, wrap_model
+    from amx_core.config import PRESETS
+
+    clf = wrap_model(toy[3]["build"](), labels=LABELS, input_size=32)
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    [ex] = explain(clf, x, config=PRESETS["compact"].with_(steps=1), report=False)
+    circuit = read_circuit(clf, ex.pixels, ex.mask, class_index=ex.target)
+    for shown in (ex, circuit):
+        png = shown._repr_png_()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and Image.open(io.BytesIO(png)).size[0] > 300

@@ -69,6 +69,22 @@ class Explanation:
     def explanation(self) -> torch.Tensor:
         return apply_mask(self.pixels, self.mask, self.baseline)
 
+    def _repr_png_(self) -> bytes:
+        """Jupyter shows an explanation as the paper's Fig. 1 row: original | 0/1 mask | explanation."""
+        import tempfile
+        from pathlib import Path
+
+        from ..figures import write_explanation_figure
+
+        m = self.metrics
+        with tempfile.TemporaryDirectory() as folder:
+            path = write_explanation_figure(
+                Path(folder) / "figure.png", self.pixels, self.mask, self.explanation,
+                title_original=f"original: class {m.get('predicted_x', self.target)} ({m.get('confidence_x', 0):.2f})",
+                title_mask=f"0/1 mask: {float(self.mask.float().mean()):.1%} of pixels",
+                title_explanation=f"explanation: class {m.get('predicted_e', '?')} ({m.get('confidence_e', 0):.2f})")
+            return path.read_bytes()
+
 
 def explanation_records(pixels, target, masks, rank, logits_x, logits_e, baseline, own: list[dict]) -> list[Explanation]:
     """One Explanation per image with the metrics every explainer reports (predictions and confidences on
