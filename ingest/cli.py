@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         recursive=args.recursive, limit=args.limit, force=args.force, workers=args.workers, seed=args.seed,
         explain_target=args.explain_target, steps=args.steps, masker=args.masker, refine_steps=args.refine_steps,
         model_options=model_options(args), executor=args.executor, ray_address=args.ray_address,
-        gpus_per_worker=args.gpus_per_worker,
+        gpus_per_worker=args.gpus_per_worker, quiet=args.quiet,
     )
     return run_cli("amx-ingest", lambda: _ingest(opts),
                    interrupted="stored images are complete. Rerun the same command to resume.")
@@ -65,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _ingest(opts: IngestOptions) -> int:
     summary = run_ingest(opts)
-    print(f"amx-ingest summary for class {opts.class_name!r}:")
-    print(summary.table())
+    if not opts.quiet:
+        print(f"amx-ingest summary for class {opts.class_name!r}:")
+        print(summary.table())
     if summary.interrupted:
         print("amx-ingest: stopped early; rerun the same command to resume (stored images are skipped).")
     return 0 if summary.ok else 1

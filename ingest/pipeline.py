@@ -51,6 +51,7 @@ class IngestOptions:
     refine_steps: int = 0  # with `masker`: per-image refinement steps after the generator pass
     # load_classifier's other options: labels, taps, head, input_size, mean, std, resize
     model_options: dict[str, Any] = field(default_factory=dict)
+    quiet: bool = False  # no progress bar (skipped files and errors are still reported)
     executor: str = "local"  # where batches are explained: "local" (this process) or "ray" (ingest.executors)
     ray_address: str | None = None  # with executor="ray": the cluster (None: $RAY_ADDRESS, else a local one)
     gpus_per_worker: float | None = None  # with executor="ray": GPUs per worker (`workers` is the worker count)
@@ -208,7 +209,7 @@ def run_ingest(opts: IngestOptions, *, report: Callable[[str], None] | None = No
             recipe=ExplainRecipe(settings, readout, class_index if opts.explain_target == "class" else None),
             ray_address=opts.ray_address, workers=opts.workers, gpus_per_worker=opts.gpus_per_worker,
             device=opts.device, say=say)
-        bar = ProgressBar(len(files), f"ingest {class_name}")
+        bar = ProgressBar(len(files), f"ingest {class_name}", disable=opts.quiet)
         job = _Job(opts=opts, classifier=classifier, store=store, settings=settings, readout=readout, chash=chash,
                    classes=classes, class_index=class_index, summary=summary, bar=bar)
         with _StopAfterBatch() as stop, ThreadPoolExecutor(max(1, opts.workers)) as pool, closing(executor):

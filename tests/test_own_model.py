@@ -499,3 +499,17 @@ def test_explanation_and_circuit_show_themselves_in_jupyter(toy):
     for shown in (ex, circuit):
         png = shown._repr_png_()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and Image.open(io.BytesIO(png)).size[0] > 300
+
+
+def test_amx_ingest_quiet_prints_no_progress_and_no_summary(tmp_path, tiny, capsys):
+    from ingest.cli import main as ingest_main
+
+    good_images(tmp_path / "imgs", 1)
+    args = ["--class", "cheetah", "--images", str(tmp_path / "imgs"), "--store", str(tmp_path / "s.lbug"),
+            "--steps", "1", "--workers", "1"]
+    assert ingest_main([*args, "--quiet"]) in (0, 1)
+    out, err = capsys.readouterr()
+    assert out == "" and "ingest cheetah [" not in err
+    assert ingest_main([*args, "--force"]) in (0, 1)
+    out, err = capsys.readouterr()
+    assert "amx-ingest summary for class 'cheetah'" in out and "ingest cheetah [" in err
