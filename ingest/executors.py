@@ -11,7 +11,8 @@ only turns a batch of (path, sha256, pixels) into one `ExplainedImage` per image
   explains whole batches. It sends the image files' bytes, so the workers need not see the driver's disk;
   a worker decodes them with the same loader as the driver, so the pixels, and thus the circuits, are the
   same as locally. Up to two batches per actor are in flight; the driver writes the images of a batch
-  when it comes back, in completion order. A worker that dies mid-batch is restarted by Ray, which runs
+  when it comes back, in completion order. After a Ctrl-C no batch is handed over; those already with
+  the workers are finished and written. A worker that dies mid-batch is restarted by Ray, which runs
   the batch again (`max_restarts`, `max_task_retries`); if the actor is gone for good, the driver hands
   the batch to another actor. A batch is written only once it is back whole, so no image is lost or
   written twice.
@@ -249,9 +250,11 @@ class RayExecutor:
                                f"{have.get(name, 0):g}")
 
     def submit(self, todo: Batch) -> None:
+        # send first, then wait for room: a Ctrl-C during the wait (the driver's loop checks it when this
+        # returns) sends nothing more, as locally, where it stops after the batch being explained
+        self._send(todo, attempt=0)
         while len(self.pending) >= self.IN_FLIGHT_PER_WORKER * len(self.alive):
             self._collect_one()
-        self._send(todo, attempt=0)
 
     def finish(self) -> None:
         while self.pending:
