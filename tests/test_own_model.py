@@ -513,3 +513,23 @@ def test_amx_ingest_quiet_prints_no_progress_and_no_summary(tmp_path, tiny, caps
     assert ingest_main([*args, "--force"]) in (0, 1)
     out, err = capsys.readouterr()
     assert "amx-ingest summary for class 'cheetah'" in out and "ingest cheetah [" in err
+
+
+def test_preprocessing_options_and_their_errors(toy):
+    clf = _load(toy, mean="0.5", std="0.25,0.5,1", resize=48)
+    assert clf.spec.mean == (0.5, 0.5, 0.5) and clf.spec.std == (0.25, 0.5, 1.0) and clf.spec.resize == 48
+    assert torch.allclose(clf.baseline.flatten(), torch.tensor([0.5, 0.5, 0.5]))
+    for kw, message in [({"std": "0,1,1"}, "--std"), ({"mean": "1,2"}, "three numbers"),
+                        ({"mean": "a,b,c"}, "three numbers"), ({"resize": 16}, "at least --input-size 32"),
+                        ({"input_size": 4}, "too small")]:
+        with pytest.raises(AmxError, match=re.escape(message)):
+            _load(toy, **kw)
+
+
+def test_version_is_the_packages():
+    import tomllib
+
+    import amx_core
+
+    project = tomllib.loads((README.parent / "pyproject.toml").read_text())["project"]
+    assert amx_core.__version__ == project["version"]
