@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from .circuit import Circuit, edge_jaccard
-from .config import ExplainConfig, get_preset
+from .config import ExplainConfig, for_taps, get_preset
 from .errors import AmxError
 from .explain import Explanation, Masker, explain, explain_amortised, load_masker
 from .models import Classifier, check_device
@@ -49,6 +49,14 @@ def explain_settings(*, preset: str | None, seed: int, steps: int | None, masker
         return ExplainSettings(config, preset=preset or "default")
     loaded = load_masker(masker, model=model, device=check_device(device))
     return ExplainSettings(loaded.config.with_(seed=seed), loaded, refine_steps)
+
+
+def for_classifier(settings: ExplainSettings, classifier: Classifier) -> ExplainSettings:
+    """`settings` with one layer weight per tap of `classifier` (presets are written for five taps), so
+    what a record shows is the config the explainer ran with."""
+    from dataclasses import replace
+
+    return replace(settings, config=for_taps(settings.config, len(classifier.spec.taps)))
 
 
 @dataclass

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..images import discover_images, file_sha256, load_image
     from ..models import check_device, load_classifier, resolve_class
-    from ..pipeline import explain_and_read, explain_settings
+    from ..pipeline import explain_and_read, explain_settings, for_classifier
     from ..progress import ProgressBar
 
     if args.batch_size < 1:
@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         raise AmxError(f"no image files found in {' '.join(args.inputs)}")
     classifier = load_classifier(args.model, weights=args.weights, device=device, **model_options(args))
+    settings = for_classifier(settings, classifier)  # the record shows the layer weights the explainer used
     classes = classifier.classes
     target = resolve_class(args.class_name, classes) if args.class_name is not None else None
     out_root = Path(args.out)
