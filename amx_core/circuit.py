@@ -38,6 +38,15 @@ class Node:
     channel: int
     activation: float
     rank: int  # 0 = most energetic channel of its layer
+    # where the channel peaks on this image (the channel atlas): the spatial maximum's value and position on
+    # the layer's grid (grid_h x grid_w), and the peak relative to the channel's spatial mean |a| on this
+    # image; grid_h = 0 when not recorded (circuits read before the atlas existed)
+    peak: float = 0.0
+    peak_ratio: float = 0.0
+    peak_row: int = -1
+    peak_col: int = -1
+    grid_h: int = 0
+    grid_w: int = 0
 
     @property
     def cid(self) -> str:
@@ -70,6 +79,9 @@ class Circuit:
     edges: list[Edge] = field(default_factory=list)
     logit_links: list[LogitLink] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
+    # cid -> small JPEG of the input patch around the channel's peak (amx_core.atlas.cut_patches, at ingest);
+    # stored on the Act nodes, never in the JSON/GraphML exports
+    patches: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -188,6 +200,9 @@ def node_jaccard(a: Circuit, b: Circuit) -> float:
     return len(na & nb) / len(union) if union else 1.0
 
 
+_PEAK_FIELDS = ("peak", "peak_ratio", "peak_row", "peak_col", "grid_h", "grid_w")
+
+
 def circuit_from_rows(image_id: str, kind: str, summary: dict[str, Any] | None, nodes: list[dict[str, Any]],
                       edges: list[dict[str, Any]], logits: list[dict[str, Any]]) -> Circuit | None:
     """Rebuild a Circuit from the store's image_summary, image_nodes, image_circuit and image_logits rows.
@@ -211,7 +226,8 @@ def circuit_from_rows(image_id: str, kind: str, summary: dict[str, Any] | None, 
     return Circuit(
         image_id=image_id, kind=kind, model=summary.get("model") or "", config_hash=summary.get("config") or "",
         layers=tuple(layers),
-        nodes=[Node(r["layer"], int(r["channel"]), float(r["activation"]), int(r["rank"])) for r in nodes],
+        nodes=[Node(r["layer"], int(r["channel"]), float(r["activation"]), int(r["rank"]),
+                    **{k: r[k] for k in _PEAK_FIELDS if r.get(k) is not None}) for r in nodes],
         edges=[Edge(r["src"], r["dst"], float(r["weight"])) for r in edges],
         logit_links=[LogitLink(r["src"], int(r["class_index"]), r["class"], float(r["weight"])) for r in logits],
         metrics=dict(metrics or {}),

@@ -76,6 +76,18 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def _peak_row(node: Any, patch: bytes | None) -> dict[str, Any]:
+    """The channel atlas's Act properties: where the channel peaks and the input patch there; nulls for a
+    node whose peak was not recorded (grid_h = 0) and for a missing patch."""
+    known = getattr(node, "grid_h", 0) > 0
+    row: dict[str, Any] = {"peak": _number(node.peak) if known else None,
+                           "peak_ratio": _number(node.peak_ratio) if known else None}
+    for k in ("peak_row", "peak_col", "grid_h", "grid_w"):
+        row[k] = int(getattr(node, k)) if known else None
+    row["patch_jpeg"] = bytes(patch) if patch else None
+    return row
+
+
 @dataclass
 class WritePlan:
     """One image's rows, ready for the batched writes: pure data, built and checked before any I/O."""
@@ -154,7 +166,8 @@ def plan_write(image: ImageRecord, circuits: Iterable[Circuit]) -> WritePlan:
         })
         for n in c.nodes:
             plan.acts.append({**common, "id": c.act_id(n.cid), "circuit_id": c.id, "cid": n.cid, "layer": n.layer,
-                              "channel": int(n.channel), "activation": float(n.activation), "rank": int(n.rank)})
+                              "channel": int(n.channel), "activation": float(n.activation), "rank": int(n.rank),
+                              **_peak_row(n, c.patches.get(n.cid))})
             layer, channel = split_cid(n.cid)
             channels[channel_key(c.model, n.cid)] = {"id": channel_key(c.model, n.cid), "cid": n.cid,
                                                      "model": c.model, "layer": layer, "channel": channel}

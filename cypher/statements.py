@@ -71,13 +71,16 @@ LOAD FROM $rows
 MATCH (c:Circuit {id: circuit_id})
 CREATE (c)-[:HAS]->(:Act {id: id, circuit_id: circuit_id, image_id: image_id, class: class, kind: kind,
                           model: model, cid: cid, layer: layer, channel: channel, activation: activation,
-                          rank: rank})""",
+                          rank: rank, peak: peak, peak_ratio: peak_ratio, peak_row: peak_row, peak_col: peak_col,
+                          grid_h: grid_h, grid_w: grid_w, patch_jpeg: patch_jpeg})""",
     neo4j="""
 UNWIND $rows AS r
 MATCH (c:Circuit {id: r.circuit_id})
 CREATE (c)-[:HAS]->(a:Act {id: r.id, circuit_id: r.circuit_id, image_id: r.image_id, class: r.class,
                            kind: r.kind, model: r.model, cid: r.cid, layer: r.layer, channel: r.channel,
-                           activation: r.activation, rank: r.rank})
+                           activation: r.activation, rank: r.rank, peak: r.peak, peak_ratio: r.peak_ratio,
+                           peak_row: r.peak_row, peak_col: r.peak_col, grid_h: r.grid_h, grid_w: r.grid_w,
+                           patch_jpeg: r.patch_jpeg})
 RETURN a.id AS id, elementId(a) AS eid""",
     returns_element_ids=True,
 )

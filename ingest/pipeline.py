@@ -48,6 +48,7 @@ class IngestOptions:
     explain_target: str = "class"  # "class": the given class | "predicted": each image's top-1
     steps: int | None = None  # override the preset's optimisation steps
     masker: str | None = None  # amortised mode: a generator file from amx-train-masker
+    atlas: bool = True  # the channel atlas: store each kept channel's input patch at its peak (amx_core.atlas)
     refine_steps: int = 0  # with `masker`: per-image refinement steps after the generator pass
     # load_classifier's other options: labels, taps, head, input_size, mean, std, resize
     model_options: dict[str, Any] = field(default_factory=dict)
@@ -76,6 +77,7 @@ class Summary:
     seconds_explaining: float = 0.0
     seconds_readout: float = 0.0
     seconds_writing: float = 0.0
+    seconds_atlas: float = 0.0  # cutting the channel atlas's patches (part of the total, not of the three above)
     seconds_total: float = 0.0
     interrupted: bool = False
 
@@ -288,6 +290,13 @@ def _write_image(path: Path, sha: str, item: ExplainedImage, job: _Job) -> None:
     original, explanation = item.circuits
     for c in (original, explanation):
         c.config_hash = job.chash  # ingest's key covers the explainer's config too
+    if opts.atlas:  # each kept channel's input patch at its peak, from what that circuit's pass saw
+        from amx_core.atlas import add_patches
+
+        t = time.perf_counter()
+        add_patches(original, ex.pixels)
+        add_patches(explanation, ex.explanation)
+        summary.seconds_atlas += time.perf_counter() - t
     explanation.metrics.update(mask_area=m["mask_area"], label_kept=m["label_kept"],
                                robustness=m.get("robustness"), confidence=m["confidence_e"])
     original.metrics["confidence"] = m["confidence_x"]

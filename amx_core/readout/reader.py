@@ -287,6 +287,24 @@ def _class_names(classifier: Classifier, n: int) -> list[str]:
     return imagenet_classes() if n == 1000 else [f"class {i}" for i in range(n)]
 
 
+def _peaks(r: _Reader, tap: str, channels: Sequence[int]) -> dict[int, dict[str, float | int]]:
+    """Where each kept channel peaks on this image (the channel atlas): the spatial maximum's value and
+    position on the tap's grid, and the peak over the channel's spatial mean |a| (its typical level here)."""
+    a = r.acts[tap].detach()
+    if a.dim() != 3 or not len(channels):
+        return {int(c): {} for c in channels}
+    h, w = int(a.shape[1]), int(a.shape[2])
+    idx = torch.as_tensor(list(channels), dtype=torch.long, device=a.device)
+    values, where = a[idx].flatten(1).max(1)
+    mean = r.act_mean[tap][idx]
+    ratio = torch.where(mean > 0, values / mean.clamp_min(1e-12), torch.zeros_like(values))
+    out = {}
+    for c, v, pos, q in zip(channels, values.cpu().tolist(), where.cpu().tolist(), ratio.cpu().tolist(), strict=True):
+        out[int(c)] = {"peak": float(v), "peak_ratio": float(q), "peak_row": pos // w, "peak_col": pos % w,
+                       "grid_h": h, "grid_w": w}
+    return out
+
+
 def circuit_channels(classifier: Classifier, pixels: torch.Tensor, mask: torch.Tensor | None = None, *,
                      config: ReadoutConfig = ReadoutConfig(), class_index: int | None = None,
                      ks: Sequence[int] | None = None) -> dict[str, list[int]] | list[dict[str, list[int]]]:
@@ -326,7 +344,8 @@ def read_circuit(
         blocks = r.blocks({**{i: (kept[taps[i + 1]], kept[taps[i]]) for i in range(len(taps) - 1)},
                            len(taps) - 1: (r.classes, kept[last])})
         means = {t: r.act_mean[t].detach().cpu().tolist() for t in taps}
-        nodes = [Node(t, c, means[t][c], rank) for t in taps for rank, c in enumerate(kept[t])]
+        peaks = {t: _peaks(r, t, kept[t]) for t in taps}
+        nodes = [Node(t, c, means[t][c], rank, **peaks[t][c]) for t in taps for rank, c in enumerate(kept[t])]
         edges: list[Edge] = []
         for i in range(len(taps) - 1):
             src, dst = taps[i], taps[i + 1]

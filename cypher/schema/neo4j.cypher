@@ -13,3 +13,5 @@ CREATE INDEX circuit_class IF NOT EXISTS FOR (c:Circuit) ON (c.class);
 CREATE INDEX act_class IF NOT EXISTS FOR (a:Act) ON (a.class);
 CREATE INDEX act_cid IF NOT EXISTS FOR (a:Act) ON (a.cid);
 CREATE INDEX agg_class IF NOT EXISTS FOR ()-[g:AGG]-() ON (g.class);
+// The channel atlas: Act.peak, peak_ratio, peak_row, peak_col, grid_h, grid_w and patch_jpeg (bytes) are plain
+// properties; channel_examples finds a channel's acts through act_cid and orders them by peak.

@@ -135,6 +135,49 @@ class Reference:
                              "activation": g.nodes[cid]["activation"], "rank": g.nodes[cid]["rank"]})
         return _top(rows, lambda r: (-r["activation"], r["image_id"]), limit)
 
+    def channel_examples(self, cid, model="", kind="explanation", cls="", limit=16):
+        rows = []
+        for (img, k), c in self.circuits.items():
+            rec = self.images[img]
+            if k != kind or (model and c.model != model) or (cls and rec.class_name != cls) or cid not in c.patches:
+                continue
+            n = next(n for n in c.nodes if n.cid == cid)
+            rows.append({"image_id": img, "class": rec.class_name, "model": c.model, "peak": n.peak,
+                         "peak_ratio": n.peak_ratio, "peak_row": n.peak_row, "peak_col": n.peak_col,
+                         "grid_h": n.grid_h, "grid_w": n.grid_w, "patch_jpeg": c.patches[cid]})
+        return _top(rows, lambda r: (-r["peak"], r["image_id"]), limit)
+
+    def channel_classes(self, cid, kind="explanation", min_fraction=0.0, prior=0.5, limit=20):
+        """Per class holding the channel: its support there against every other class's circuits of this
+        kind, smoothed log-odds as in distinctive_channels; mean activation and mean recorded peak."""
+        total = sum(1 for (_, k) in self.circuits if k == kind)
+        per_class, held = Counter(), defaultdict(list)
+        for (img, k), c in self.circuits.items():
+            if k != kind:
+                continue
+            cls = self.images[img].class_name
+            per_class[cls] += 1
+            held[cls] += [n for n in c.nodes if n.cid == cid]
+        n_all = sum(len(v) for v in held.values())
+        rows = []
+        for cls, nodes in held.items():
+            if not nodes:
+                continue
+            n_in, total_in = len(nodes), per_class[cls]
+            n_out, total_out = n_all - n_in, total - total_in
+            if n_in < min_fraction * total_in:
+                continue
+            a, b, c, d = n_in + prior, total_in - n_in + prior, n_out + prior, total_out - n_out + prior
+            log_odds = 2.302585092994046 * (math.log10(a / b) - math.log10(c / d))
+            peaks = [n.peak for n in nodes if n.grid_h > 0]
+            rows.append({"class": cls, "images": n_in, "images_elsewhere": n_out, "support": n_in / total_in,
+                         "support_elsewhere": n_out / total_out if total_out else 0.0,
+                         "lift": (a / (a + b)) / (c / (c + d)), "log_odds": log_odds,
+                         "z": log_odds / math.sqrt(1 / a + 1 / b + 1 / c + 1 / d),
+                         "mean_activation": fmean(n.activation for n in nodes),
+                         "mean_peak": fmean(peaks) if peaks else None})
+        return _top(rows, lambda r: (-round(r["log_odds"], 9), -r["images"], r["class"]), limit)
+
     def _paths(self, graphs, via=None):
         out = defaultdict(list)
         for g in graphs:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from amx_core.circuit import Circuit, Edge, ImageRecord, LogitLink, Node, make_cid
 
@@ -26,6 +26,7 @@ class Shape:
     keep_explanation: int = 4  # channels kept per layer, explanation circuit
     edge_p: float = 0.7
     logits: int = 3  # logit links from the last layer
+    atlas: bool = True  # peaks (every 7th node none) and fake patches on the nodes that have one
 
 
 def image_id(tag: str) -> str:
@@ -46,6 +47,20 @@ def _circuit(rng: random.Random, img: str, kind: str, cls_index: int, class_name
     for li, chans in enumerate(kept):
         acts = sorted(((rng.uniform(0.1, 5.0), c) for c in chans), reverse=True)
         nodes += [Node(layers[li], c, round(a, 6), rank) for rank, (a, c) in enumerate(acts)]
+    patches = {}
+    if shape.atlas:  # from an rng of their own, so the rest of the data is the same with or without them
+        prng = random.Random(f"{img}/{kind}")
+        peaked = []
+        for i, n in enumerate(nodes):
+            if i % 7 == 3:
+                peaked.append(n)
+                continue
+            grid = 16 >> min(3, int(n.layer.rsplit(".", 1)[1]))
+            peaked.append(replace(n, peak=round(n.activation * prng.uniform(1.0, 4.0), 6),
+                                  peak_ratio=round(prng.uniform(1.0, 4.0), 6), peak_row=prng.randrange(grid),
+                                  peak_col=prng.randrange(grid), grid_h=grid, grid_w=grid))
+            patches[n.cid] = b"\xff\xd8\xff" + f"{img[:8]}/{kind}/{n.cid}".encode()
+        nodes = peaked
     edges = [Edge(make_cid(layers[li], a), make_cid(layers[li + 1], b), round(rng.uniform(-1.0, 2.0), 6))
              for li in range(shape.layers - 1) for a in kept[li] for b in kept[li + 1] if rng.random() < shape.edge_p]
     last = [make_cid(layers[-1], c) for c in kept[-1]]
@@ -54,7 +69,8 @@ def _circuit(rng: random.Random, img: str, kind: str, cls_index: int, class_name
              for src in last[:shape.logits] for t in targets]
     return Circuit(image_id=img, kind=kind, model=MODEL, config_hash=CONFIG, layers=layers, nodes=nodes,
                    edges=edges, logit_links=links, metrics={"mask_area": round(rng.uniform(0.05, 0.4), 4),
-                                                            "confidence": round(rng.uniform(0.2, 1.0), 4)})
+                                                            "confidence": round(rng.uniform(0.2, 1.0), 4)},
+                   patches=patches)
 
 
 def make_dataset(class_names: list[str], images_per_class: int, *, shape: Shape = Shape(), seed: int = 0,

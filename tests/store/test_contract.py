@@ -62,6 +62,13 @@ def cases():
     for cid in CIDS:
         yield "channel_images", {"cid": cid, "kind": "original", "limit": 5}
         yield "channel_images", {"cid": cid}
+        for kind in ("original", "explanation"):
+            yield "channel_examples", {"cid": cid, "kind": kind}
+            yield "channel_examples", {"cid": cid, "kind": kind, "limit": 3, "model": "synthetic_cnn"}
+            yield "channel_classes", {"cid": cid, "kind": kind}
+            yield "channel_classes", {"cid": cid, "kind": kind, "min_fraction": 0.4, "prior": 1.0, "limit": 2}
+        yield "channel_examples", {"cid": cid, "cls": CLASSES[1], "limit": 100}
+        yield "channel_examples", {"cid": cid, "model": "other model"}
     for img in IMAGES[::4] + ["0" * 64]:
         yield "image_summary", {"image_id": img}
         for kind in ("original", "explanation"):
@@ -106,6 +113,9 @@ def test_nontrivial_answers(loaded):
     assert loaded.run("compare_classes", cls_a=CLASSES[0], cls_b=CLASSES[1], min_fraction=0.3, max_fraction=0.2)
     assert loaded.run("frequent_pathways", cls=CLASSES[0], min_fraction=0.5)
     assert loaded.run("similar_images", image_id=IMAGES[0])[0]["similarity"] < 1.0
+    examples = loaded.run("channel_examples", cid=CIDS[0], kind="original")
+    assert 3 < len(examples) <= 16 and all(r["patch_jpeg"].startswith(b"\xff\xd8") for r in examples)
+    assert len(loaded.run("channel_classes", cid=CIDS[0], kind="original")) > 1
 
 
 def test_no_parallel_relationships(loaded):

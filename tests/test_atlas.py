@@ -1,0 +1,125 @@
+"""The channel atlas: peaks recorded at readout, patches cut around them, stored with the acts by ingest."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+from PIL import Image, ImageStat
+
+from amx_core.atlas import cut_patches, patch_box
+from amx_core.circuit import Circuit, Node
+from amx_core.hooks import capture
+from amx_core.readout import read_circuit
+from tests.tiny import tiny_classifier
+
+
+def test_read_circuit_records_where_each_channel_peaks():
+    clf = tiny_classifier()
+    torch.manual_seed(0)
+    x = torch.rand(3, 64, 64)
+    c = read_circuit(clf, x, image_id="img")
+    with torch.no_grad(), capture(clf.net, outputs=clf.spec.taps) as acts:
+        clf(x[None])
+    assert c.nodes
+    for n in c.nodes:
+        a = acts[n.layer][0, n.channel]
+        assert (n.grid_h, n.grid_w) == tuple(a.shape)
+        assert n.peak == pytest.approx(float(a.max()), rel=1e-5)
+        assert float(a[n.peak_row, n.peak_col]) == pytest.approx(n.peak, rel=1e-5)
+        mean = float(a.abs().mean())
+        assert n.peak_ratio == pytest.approx(n.peak / mean if mean > 0 else 0.0, rel=1e-4)
+        assert mean == 0 or n.peak_ratio >= 1.0  # post-ReLU: the maximum is at least the mean
+    back = Circuit.from_json(c.to_json())  # the JSON export keeps the peaks, and older JSON still loads
+    assert back.nodes == c.nodes
+    old = c.to_dict()
+    for n in old["nodes"]:
+        for k in ("peak", "peak_ratio", "peak_row", "peak_col", "grid_h", "grid_w"):
+            del n[k]
+    assert Circuit.from_dict(old).nodes[0].grid_h == 0
+
+
+def test_patch_box_is_a_clipped_square_around_the_peak_cell():
+    n = Node("l", 0, 1.0, 0, peak=2.0, peak_ratio=2.0, peak_row=0, peak_col=13, grid_h=14, grid_w=14)
+    top, left, bottom, right = patch_box(n, 224, 224)  # 16 px cells, 3 cells = 48 px, pushed inside
+    assert (bottom - top, right - left) == (48, 48)
+    assert top == 0 and right == 224
+    n = Node("l", 0, 1.0, 0, peak=2.0, peak_ratio=2.0, peak_row=50, peak_col=50, grid_h=112, grid_w=112)
+    top, left, bottom, right = patch_box(n, 224, 224)  # 2 px cells: the minimum side (24 px) applies
+    assert (bottom - top, right - left) == (24, 24) and top <= 101 <= bottom and left <= 101 <= right
+    assert patch_box(Node("l", 0, 1.0, 0), 224, 224) is None  # no recorded peak
+
+
+def test_cut_patches_shows_the_region_around_the_peak():
+    x = torch.zeros(3, 64, 64)
+    x[0, 32:48, 0:16] = 1.0  # a red square in grid cell (2, 0) of a 4x4 grid
+    hit = Node("l", 1, 1.0, 0, peak=3.0, peak_ratio=2.0, peak_row=2, peak_col=0, grid_h=4, grid_w=4)
+    miss = Node("l", 2, 1.0, 1, peak=3.0, peak_ratio=2.0, peak_row=0, peak_col=3, grid_h=4, grid_w=4)
+    c = Circuit("img", "original", "m", "cfg", ("l",), nodes=[hit, miss, Node("l", 3, 1.0, 2)])
+    patches = cut_patches(c, x, cells=1.0, min_side=16)
+    assert set(patches) == {"l#1", "l#2"}
+    red = Image.open(io.BytesIO(patches["l#1"])).convert("RGB")
+    black = Image.open(io.BytesIO(patches["l#2"])).convert("RGB")
+    assert red.size == black.size == (64, 64)
+    r, g, b = ImageStat.Stat(red).mean
+    assert r > 200 and g < 40 and b < 40
+    assert max(ImageStat.Stat(black).mean) < 20
+    assert patches["l#1"][:2] == b"\xff\xd8"
+
+
+@pytest.mark.parametrize("atlas", [True, False])
+def test_ingest_stores_each_acts_patch_and_channel_examples_answer_from_them(tmp_path, atlas):
+    from cypher import open_store
+    from ingest.pipeline import IngestOptions, run_ingest
+    from tests.imagefiles import good_images
+
+    good_images(tmp_path / "imgs", 2)
+    url = f"ladybug://{tmp_path / 'store.lbug'}"
+    opts = IngestOptions(class_name="cheetah", images=(str(tmp_path / "imgs"),), store=url, steps=2, batch_size=2,
+                         atlas=atlas)
+    summary = run_ingest(opts, classifier=tiny_classifier(), report=lambda _m: None)
+    assert summary.ingested == 2 and (summary.seconds_atlas > 0) == atlas
+    with open_store(url, read_only=True) as s:
+        acts = s.run_cypher("MATCH (a:Act) RETURN a.cid AS cid, a.kind AS kind, a.peak AS peak, "
+                            "a.grid_h AS grid_h, a.patch_jpeg AS patch")
+        assert acts and all(r["grid_h"] in (64, 32, 16, 8) and r["peak"] is not None for r in acts)
+        if not atlas:
+            assert all(r["patch"] is None for r in acts)
+            assert s.run("channel_examples", cid="relu3#0") == []
+            return
+        assert all(r["patch"][:2] == b"\xff\xd8" for r in acts)
+        for kind in ("original", "explanation"):
+            rows = s.run("channel_examples", cid="relu3#0", kind=kind)
+            assert len(rows) == 2 and rows[0]["peak"] >= rows[1]["peak"]
+            img = Image.open(io.BytesIO(rows[0]["patch_jpeg"]))
+            assert img.size == (64, 64)
+        classes = s.run("channel_classes", cid="relu3#0")
+        assert classes[0]["class"] == "cheetah" and classes[0]["images"] == 2
+
+
+def test_a_store_written_before_the_atlas_gains_its_columns(tmp_path):
+    """An embedded store whose Act table predates the atlas: ensure_schema adds the columns, old acts read
+    as nulls, and new writes carry peaks and patches."""
+    import ladybug
+
+    from cypher import open_store
+    from tests.store.synthetic import make_dataset
+
+    path = tmp_path / "old.lbug"
+    db = ladybug.Database(str(path))
+    con = ladybug.Connection(db)
+    con.execute("CREATE NODE TABLE Act(id STRING, circuit_id STRING, image_id STRING, class STRING, kind STRING, "
+                "model STRING, cid STRING, layer STRING, channel INT64, activation DOUBLE, rank INT64, PRIMARY KEY(id))")
+    con.execute("CREATE (:Act {id: 'old', cid: 'blocks.0#1', kind: 'explanation', activation: 1.0})")
+    del con, db
+    with open_store(f"ladybug://{path}") as s:
+        s.ensure_schema()
+        s.ensure_schema()
+        rec, circuits = make_dataset(["a"], 1, seed=3)[0]
+        s.write_circuits(rec, circuits)
+    with open_store(f"ladybug://{path}", read_only=True) as s:
+        old = s.run_cypher("MATCH (a:Act {id: 'old'}) RETURN a.peak AS peak, a.patch_jpeg AS patch")
+        assert old == [{"peak": None, "patch": None}]
+        cid = circuits[1].nodes[0].cid
+        assert s.run("channel_examples", cid=cid)[0]["patch_jpeg"] == circuits[1].patches[cid]
