@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--class", dest="class_name", default=None,
                    help="explain this class (a name of the model's labels, ImageNet's by default, or an index) "
                         "instead of each image's top-1")
-    p.add_argument("--preset", default=None, help="compact | default (the default) | relaxed | object")
+    p.add_argument("--preset", default=None, help="compact | default (the default) | robust | relaxed | object")
     p.add_argument("--out", default="out/explain", help="output folder (default: out/explain)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--batch-size", type=int, default=8)
