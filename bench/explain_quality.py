@@ -207,7 +207,8 @@ def main(argv=None) -> int:
           f"target: the class ranked {args.target_rank} on each photo, torch "
           f"{torch.__version__} with {torch.get_num_threads()} thread(s)")
     print_table(summary)
-    print("columns: kept = label kept on the grey baseline; >50% = masks over half the image; regions = median "
+    print("columns: kept = the evidence kept on the grey baseline (the target stays the top-1; for a target ranked "
+          "r > 1 on the photo, rank <= r and probability no lower); >50% = masks over half the image; regions = median "
           "connected regions; border = median share of mask pixels in the outer 1/28 frame; p_x, p_e = median "
           "confidence of the target on the photo and on the explanation; e>x = share with p_e > p_x; MSA = "
           "median minimal sufficient area of the ranking (GC: Grad-CAM's); IoU, Spear = median over photos of "
