@@ -38,9 +38,12 @@ CSV_FIELDS = ["image", "method", "variant", "target", "class", "area", "label_ke
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from amx_core.cli.options import version_text
+
     from .methods import METHODS
 
     p = argparse.ArgumentParser(prog="amx-bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--version", action="version", version=version_text("amx-bench"))
     p.add_argument("--images", required=True, help="folder of images (searched recursively)")
     p.add_argument("--model", default="efficientnet_lite0", help="classifier (default: efficientnet_lite0)")
     p.add_argument("--methods", nargs="+", default=None, metavar="METHOD",

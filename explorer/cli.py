@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from amx_core import __version__
 from amx_core.errors import AmxError, StoreError
 from explorer.address import missing_embedded, redact
 
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it)")
     p.add_argument("--no-check", action="store_true", help="start without opening the store first")
+    p.add_argument("--version", action="version", version=f"amx-explore {__version__}")
     return p
 
 

@@ -21,6 +21,7 @@ import json
 import sys
 from typing import Any, NoReturn
 
+from amx_core import __version__
 from amx_core.errors import StoreError
 from explorer import console
 
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="amx-query", description=__doc__.split("\n\n")[0],
                 epilog="Exit codes: 0 ok, 2 refused or bad input, 1 store error.")
     p.add_argument("name", nargs="?", help="a named query (amx-query --list shows them)")
+    p.add_argument("--version", action="version", version=f"amx-query {__version__}")
     p.add_argument("--store", help="bolt://host:7687 or neo4j://... for Neo4j; a path or ladybug://path for the "
                                    "embedded store (default: $AMX_STORE or ~/.local/share/amx/store.lbug)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",

@@ -324,11 +324,15 @@ def test_amx_ingest_stores_own_labels_and_the_explorer_lists_them(toy, tmp_path,
 
 def test_version_flag_on_every_console_script(capsys):
     import amx_core
+    from amx_bench.cli import main as bench_main
     from amx_core.cli.explain import main as explain_main
     from amx_core.cli.train_masker import main as masker_main
+    from explorer.cli import main as explore_main
+    from explorer.query import main as query_main
     from ingest.cli import main as ingest_main
 
-    for prog, main in [("amx-explain", explain_main), ("amx-ingest", ingest_main), ("amx-train-masker", masker_main)]:
+    for prog, main in [("amx-explain", explain_main), ("amx-ingest", ingest_main), ("amx-train-masker", masker_main),
+                       ("amx-explore", explore_main), ("amx-query", query_main), ("amx-bench", bench_main)]:
         with pytest.raises(SystemExit) as done:
             main(["--version"])
         assert done.value.code == 0
