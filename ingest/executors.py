@@ -170,6 +170,10 @@ class RayWorker:
             self.classifier = ray.get(model[0]).to(self.device)
         return os.getpid()
 
+    def cpu_seconds(self) -> float:
+        """This worker process's CPU time so far (all its threads): benchmarks tell compute from waiting."""
+        return time.process_time()
+
     def explain(self, model: list, batch: list[tuple[str, str, Any]]) -> list[ExplainedImage]:
         """[(path as the driver names it, sha256, file bytes or a pixel tensor)] -> one result per image,
         its tensors on the CPU."""
@@ -228,6 +232,7 @@ class RayExecutor:
             self._check_resources(workers, cpus_per_worker, gpus)
             classifier = classifier.cpu()
             _ = classifier.classes  # resolved here, so a worker never looks for a labels file
+            _ship_by_value(classifier)
             self._model = ray.put(classifier)
             actor = ray.remote(RayWorker).options(
                 num_cpus=cpus_per_worker, num_gpus=gpus, max_restarts=self.MAX_RESTARTS,
@@ -308,6 +313,31 @@ class RayExecutor:
             self.seconds_waiting += time.perf_counter() - t
         for (path, sha, _), item in zip(flight.todo, results, strict=True):
             self.write(path, sha, item)
+
+
+def _ship_by_value(classifier: Classifier) -> None:
+    """Have Ray pickle by value (code included) the classes of the model's layers whose module a worker
+    cannot import by name: a `--model path/file.py:function` model's, which the driver loaded from a file
+    under a made-up module name. Modules importable from the path (installed packages) go by reference."""
+    import importlib.machinery
+    import sys
+
+    from ray import cloudpickle
+
+    for name in sorted({type(m).__module__ for m in classifier.modules()}):
+        module, top = sys.modules.get(name), name.split(".")[0]
+        if module is None or name == "__main__" or top in sys.builtin_module_names:
+            continue  # cloudpickle sends __main__'s classes by value already
+        if not any(_finds(f, top) for f in sys.meta_path if f is not importlib.machinery.BuiltinImporter):
+            cloudpickle.register_pickle_by_value(module)
+
+
+def _finds(finder, name: str) -> bool:
+    """Whether an import finder (asked directly, not through sys.modules) knows a top-level module."""
+    try:
+        return finder.find_spec(name, None) is not None
+    except Exception:
+        return False
 
 
 def _payload(todo: Batch) -> list[tuple[str, str, Any]]:
