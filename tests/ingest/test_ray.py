@@ -183,3 +183,44 @@ def test_ray_options_are_refused_in_one_line_without_ray_or_with_impossible_reso
         _ingest(f"ladybug://{tmp_path / 'b.lbug'}", photos, executor="ray", gpus_per_worker=1)
     with pytest.raises(AmxError, match="--workers 3 need 3 CPUs; the Ray cluster has 2"):
         _ingest(f"ladybug://{tmp_path / 'c.lbug'}", photos, executor="ray", workers=3)
+
+
+USER_MODEL = '''
+import torch
+from torch import nn
+
+
+class FileNet(nn.Module):  # defined in a file the workers cannot import by name
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1, self.relu1 = nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()
+        self.conv2, self.relu2 = nn.Conv2d(4, 6, 3, stride=2, padding=1), nn.ReLU()
+        self.pool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(6, 1000)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.relu2(self.conv2(self.relu1(self.conv1(x))))).flatten(1))
+
+
+def make():
+    return FileNet()
+'''
+
+
+def test_a_model_from_a_users_file_reaches_the_workers(local_ray, tmp_path):
+    """`--model path/file.py:function`: the driver loads the file under a made-up module name, which the
+    workers cannot import; its classes travel by value, and the results equal a local run's."""
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "mymodel.py").write_text(USER_MODEL)
+    good_images(tmp_path / "imgs", 2)
+    model = f"{tmp_path / 'elsewhere' / 'mymodel.py'}:make"
+    dumps = []
+    for executor in ("local", "ray"):
+        url = f"ladybug://{tmp_path / executor / 'store.lbug'}"
+        opts = IngestOptions(images=(str(tmp_path / "imgs"),), store=url, class_name="cheetah", steps=2,
+                             batch_size=2, executor=executor, model=model,
+                             model_options={"input_size": 32, "resize": 32})
+        summary = run_ingest(opts, report=lambda _m: None)
+        assert (summary.ingested, summary.failed) == (2, [])
+        dumps.append(_dump(url))
+    assert dumps[0]["flows"] and dumps[1] == dumps[0]
