@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 import torch
 
-from .circuit import Circuit, Node
+from .circuit import Circuit, Node, peak_box
 
 PATCH_SIZE = 64  # side of a stored patch, pixels
 PATCH_CELLS = 3.0  # patch side in cells of the layer's grid
@@ -32,16 +32,8 @@ def patch_box(node: Node, height: int, width: int, *, cells: float = PATCH_CELLS
               min_side: int = PATCH_MIN_SIDE) -> tuple[int, int, int, int] | None:
     """(top, left, bottom, right) in input pixels of the patch around the node's peak; None when the node
     has no recorded peak. A square of max(cells x cell size, min_side), inside the image."""
-    if node.grid_h <= 0 or node.grid_w <= 0 or node.peak_row < 0 or node.peak_col < 0:
-        return None
-    cell_h, cell_w = height / node.grid_h, width / node.grid_w
-    cy, cx = (node.peak_row + 0.5) * cell_h, (node.peak_col + 0.5) * cell_w
-    side = int(round(max(cells * max(cell_h, cell_w), min_side)))
-    side = max(1, min(side, height, width))
-    top = int(round(cy - side / 2))
-    left = int(round(cx - side / 2))
-    top, left = min(max(top, 0), height - side), min(max(left, 0), width - side)
-    return top, left, top + side, left + side
+    return peak_box(node.peak_row, node.peak_col, node.grid_h, node.grid_w, height, width, cells=cells,
+                    min_side=min_side)
 
 
 def _uint8(pixels: torch.Tensor):

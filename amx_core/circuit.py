@@ -200,6 +200,23 @@ def node_jaccard(a: Circuit, b: Circuit) -> float:
     return len(na & nb) / len(union) if union else 1.0
 
 
+def peak_box(row: int, col: int, grid_h: int, grid_w: int, height: int, width: int, *, cells: float = 3.0,
+             min_side: int = 24) -> tuple[int, int, int, int] | None:
+    """(top, left, bottom, right) in input pixels of the square around a channel's peak cell (row, col) on its
+    layer's grid: max(`cells` cells, `min_side` px) wide, shifted inside the image; None without a grid.
+    The channel atlas's stand-in for the receptive field (amx_core.atlas cuts patches with it; the explorer
+    marks it on the image)."""
+    if grid_h <= 0 or grid_w <= 0 or row < 0 or col < 0 or height <= 0 or width <= 0:
+        return None
+    cell_h, cell_w = height / grid_h, width / grid_w
+    cy, cx = (row + 0.5) * cell_h, (col + 0.5) * cell_w
+    side = int(round(max(cells * max(cell_h, cell_w), min_side)))
+    side = max(1, min(side, height, width))
+    top, left = int(round(cy - side / 2)), int(round(cx - side / 2))
+    top, left = min(max(top, 0), height - side), min(max(left, 0), width - side)
+    return top, left, top + side, left + side
+
+
 _PEAK_FIELDS = ("peak", "peak_ratio", "peak_row", "peak_col", "grid_h", "grid_w")
 
 

@@ -20,7 +20,7 @@ from explorer import cache, console, data
 from explorer.address import fill_hint, missing_embedded, redact
 from explorer.views import graphs, tables
 
-PAGES = ("Image", "Class", "Compare", "Queries", "Exports")
+PAGES = ("Image", "Class", "Channel", "Compare", "Queries", "Exports")
 KINDS = ("explanation", "original")
 GALLERY_PAGE = 12
 CONSOLE_ROWS = 1000
@@ -29,6 +29,11 @@ VIEWS = ("Shared", "Distinctive")  # the Class page's two views
 ATTRIBUTION_PER_LAYER = 5  # the class attribution graph: most distinctive channels drawn per layer ...
 ATTRIBUTION_MAX_EDGES = 40  # ... and at most this many edges between them (a readable graph)
 TABLE_ROWS = 100  # rows shown of a distinctive ranking
+EXAMPLES = 16  # the Channel page's top examples
+EXAMPLE_COLUMNS = 8
+CLASS_EXAMPLES = 6  # the Channel page's images of the current class
+HOVER_EXAMPLES = 3  # thumbnails in a graph node's hover card
+HOVER_CHANNELS = 60  # graph nodes that get thumbnails (the largest first)
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -44,6 +49,11 @@ def _from_query_params() -> None:
         st.session_state["page"] = qp["page"]
     if qp.get("cls"):
         st.session_state["img_cls"] = st.session_state["cls_cls"] = st.session_state["cmp_a"] = qp["cls"]
+        st.session_state["ch_cls"] = qp["cls"]
+    if qp.get("cid"):
+        st.session_state["ch_cid"] = qp["cid"]
+    if qp.get("kind") in KINDS:
+        st.session_state["ch_kind"] = st.session_state["cls_kind"] = qp["kind"]
     if qp.get("b"):
         st.session_state["cmp_b"] = qp["b"]
     if qp.get("view") in VIEWS:
@@ -84,11 +94,20 @@ def vis_assets() -> str | None:
     return "/" + "/".join(p for p in (base, "app", "static") if p)
 
 
-def _graph(spec: graphs.GraphSpec, name: str, height: int = graphs.GRAPH_HEIGHT) -> None:
+def _graph(spec: graphs.GraphSpec, name: str, height: int = graphs.GRAPH_HEIGHT,
+           link: dict[str, str] | None = None) -> None:
     if not spec.nodes:
         st.caption("Nothing to draw at this setting.")
         return
-    _embed(graphs.graph_html(spec, height=height, name=name, assets=vis_assets()), height + 16)
+    _embed(graphs.graph_html(spec, height=height, name=name, assets=vis_assets(), link=link), height + 16)
+
+
+def _thumbnails(run: Any, edges: list[dict[str, Any]], sizes: dict[str, float], kind: str) -> dict[str, list[bytes]]:
+    """Hover-card thumbnails (the channel atlas's top examples) for the channels of an edge graph, the
+    HOVER_CHANNELS largest; one cached `channel_examples` query per channel."""
+    cids = list(dict.fromkeys(c for r in edges for c in (r.get("src"), r.get("dst")) if c and "#" in str(c)))
+    cids.sort(key=lambda c: -sizes.get(c, 0.0))
+    return data.channel_thumbnails(run, cids[:HOVER_CHANNELS], kind, HOVER_EXAMPLES)
 
 
 def _class_select(classes: list[dict[str, Any]], label: str, key: str, default: int = 0) -> str:
@@ -209,8 +228,10 @@ def _shared_view(run: Any, cls: str, kind: str, support: float, layers: list[str
     full = " — the display limit; raise the support to see the strongest" if len(edges) >= 300 else ""
     st.caption(f"{len(edges)} edges{full} (from `{source}`). Node size: how often the channel is kept; "
                "edge width: share of images holding the edge.")
-    _graph(graphs.edge_rows_graph(edges, layers=layers, weight_key="fraction", node_sizes=graphs.channel_sizes(freq)),
-           name="consensus")
+    sizes = graphs.channel_sizes(freq)
+    _graph(graphs.edge_rows_graph(edges, layers=layers, weight_key="fraction", node_sizes=sizes,
+                                  thumbnails=_thumbnails(run, edges, sizes, kind)),
+           name="consensus", link={"cls": cls, "kind": kind})
     with st.expander("Consensus edges as a table"):
         _table(edges, key="cls_edges")
     st.subheader("Shared two-hop pathways")
@@ -245,7 +266,9 @@ def _distinctive_view(run: Any, cls: str, kind: str, support: float, layers: lis
                f"{len(sizes)} chosen, {len(drawn)} with an edge drawn) and the strongest consensus edges between them ({len(edges)}, at most "
                f"{ATTRIBUTION_MAX_EDGES}: share of images × mean weight), left to right by layer. Node size: the "
                f"channel's support in {cls}; edge width: share of {cls}'s images holding the edge.")
-    _graph(graphs.edge_rows_graph(edges, layers=layers, weight_key="fraction", node_sizes=sizes), name="attribution")
+    _graph(graphs.edge_rows_graph(edges, layers=layers, weight_key="fraction", node_sizes=sizes,
+                                  thumbnails=_thumbnails(run, edges, sizes, kind)),
+           name="attribution", link={"cls": cls, "kind": kind})
     channels = run("distinctive_channels", cls=cls, kind=kind, min_fraction=support, limit=5000)  # cached
     st.subheader("Distinctive channels")
     st.caption(f"Channels kept in ≥ {support:.0%} of {cls}'s circuits, the most distinctive first: support here "
@@ -267,6 +290,99 @@ def _channel_images(run: Any, cls: str, kind: str, cids: list[str], keys: tuple[
     cid = st.selectbox("Images that use channel", cids, key=keys[0])
     only = st.checkbox(f"only {cls}", value=True, key=keys[1])
     _table(data.channel_images(run, cid, kind, cls if only else None), key=keys[2])
+
+
+def channel_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
+    """One channel: what it responds to (its strongest example patches across the store), the classes for
+    which it is distinctive, its strongest neighbours in a class's consensus, and the images of that class
+    where it peaks highest, the peak marked. Opened by clicking a node of any circuit graph."""
+    st.header("Channel")
+    c1, c2 = st.columns([2, 1])
+    cid = c1.text_input("Channel (layer#channel)", key="ch_cid",
+                        help="Click a node in any circuit graph to open its channel here.").strip()
+    kind = c2.radio("Circuit kind", KINDS, key="ch_kind", horizontal=True)
+    if "#" not in cid:
+        st.info("Name a channel as layer#channel, or click a node of a circuit graph (Image or Class page).")
+        return
+    examples = run("channel_examples", cid=cid, kind=kind, limit=EXAMPLES)
+    distinct = run("channel_classes", cid=cid, kind=kind, limit=50)
+    st.subheader(f"Top examples: where {cid} peaks highest in the store")
+    if not examples:
+        st.caption(f"No stored example of {cid} in {kind} circuits (no such channel, or stored without the atlas).")
+    else:
+        st.caption(f"The input patch around the channel's strongest position (its peak cell on the layer's grid, "
+                   f"widened), in the {kind} circuits of {len({r['image_id'] for r in examples})} images; caption: "
+                   "class · peak (× the channel's mean on that image).")
+        cols = st.columns(EXAMPLE_COLUMNS)
+        for k, r in enumerate(examples):
+            with cols[k % EXAMPLE_COLUMNS]:
+                st.image(r["patch_jpeg"], caption=f"{r['class']} · {r['peak']:.3g} (×{r['peak_ratio']:.2g})",
+                         width="stretch")
+    st.subheader("Classes for which it is distinctive")
+    st.caption("Share of each class's circuits that keep the channel, against every other class's; log-odds ratio "
+               "(prior 0.5) and its z-score, most distinctive first.")
+    _table(distinct, key="ch_classes")
+    names = [c["class"] for c in classes]
+    if not names:
+        return
+    if st.session_state.get("ch_cls") not in names:
+        best = next((r["class"] for r in distinct if r["class"] in names), names[0])
+        st.session_state["ch_cls"] = best
+    cls = st.selectbox("Class", names, key="ch_cls")
+    st.query_params.update(page="Channel", cid=cid, cls=cls, kind=kind)
+    up, down = data.channel_neighbours(run, cid, cls, kind)
+    st.subheader(f"Strongest neighbours in {cls}'s consensus")
+    st.caption(f"Edges into and out of {cid} held by {cls}'s {kind} circuits: share of images × mean weight.")
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Upstream** (into it)")
+        _table(up, ("src", "images", "fraction", "mean_weight"), key="ch_up")
+    with right:
+        st.markdown("**Downstream** (out of it)")
+        _table(down, ("dst", "images", "fraction", "mean_weight"), key="ch_down")
+    st.subheader(f"Images of {cls} where it fires most")
+    rows = run("channel_examples", cid=cid, kind=kind, cls=cls, limit=CLASS_EXAMPLES)
+    if not rows:
+        st.caption(f"No {cls} circuit keeps {cid}.")
+        return
+    st.caption("The photo with the channel's peak marked (the patch around its strongest cell), and the patch.")
+    cols = st.columns(min(len(rows), 3) * 2)
+    for k, r in enumerate(rows):
+        rec = cache.get_image(url, r["image_id"])
+        marked = _peak_picture(rec.original_jpeg if rec else b"", r)
+        with cols[(2 * k) % len(cols)]:
+            if marked:
+                st.image(marked, caption=f"{(rec.path if rec else r['image_id']).rsplit('/', 1)[-1]}", width="stretch")
+            else:
+                st.caption("no picture stored")
+        with cols[(2 * k + 1) % len(cols)]:
+            st.image(r["patch_jpeg"], caption=f"peak {r['peak']:.3g}", width="stretch")
+
+
+def _peak_picture(jpeg: bytes, row: dict[str, Any]) -> bytes | None:
+    """The photo with the channel's peak box drawn and the rest dimmed (JPEG), or None without a picture."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    from amx_core.circuit import peak_box
+
+    if not jpeg:
+        return None
+    try:
+        img = Image.open(io.BytesIO(jpeg)).convert("RGB")
+    except Exception:
+        return None
+    box = peak_box(row["peak_row"], row["peak_col"], row["grid_h"], row["grid_w"], img.height, img.width)
+    if box is None:
+        return None
+    top, left, bottom, right = box
+    dim = Image.blend(img, Image.new("RGB", img.size, (0, 0, 0)), 0.55)
+    dim.paste(img.crop((left, top, right, bottom)), (left, top))
+    ImageDraw.Draw(dim).rectangle((left, top, right - 1, bottom - 1), outline=(255, 140, 0), width=2)
+    buf = io.BytesIO()
+    dim.save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
 
 
 def compare_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
@@ -466,7 +582,7 @@ def main() -> None:
                      f"(they also show by themselves within {cache.STORE_TTL:g} s)"):
             cache.refresh(url)
             st.rerun()
-    if page != "Image":
+    if page not in ("Image", "Channel"):
         st.query_params.clear()
         st.query_params["page"] = page
     run = cache.runner(url)
@@ -476,6 +592,8 @@ def main() -> None:
             image_page(url, run, classes)
         elif page == "Class":
             class_page(url, run, classes)
+        elif page == "Channel":
+            channel_page(url, run, classes)
         elif page == "Compare":
             compare_page(url, run, classes)
         elif page == "Queries":

@@ -6,7 +6,7 @@ No Streamlit here: the app passes its cached runner (explorer/cache.py), the tes
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from amx_core.circuit import KINDS, Circuit, circuit_from_rows
@@ -22,7 +22,12 @@ def load_circuit(run: Run, image_id: str, kind: str) -> Circuit | None:
         return None
     edges = run("image_circuit", image_id=image_id, kind=kind)
     logits = run("image_logits", image_id=image_id, kind=kind)
-    return circuit_from_rows(image_id, kind, summaries[0] if summaries else None, nodes, edges, logits)
+    peaks = {r["cid"]: r for r in run("image_patches", image_id=image_id, kind=kind)}  # the channel atlas
+    nodes = [{**r, **{k: v for k, v in peaks.get(r["cid"], {}).items() if k != "patch_jpeg"}} for r in nodes]
+    circuit = circuit_from_rows(image_id, kind, summaries[0] if summaries else None, nodes, edges, logits)
+    if circuit is not None:
+        circuit.patches = {cid: bytes(r["patch_jpeg"]) for cid, r in peaks.items() if r.get("patch_jpeg")}
+    return circuit
 
 
 def image_circuits(run: Run, image_id: str) -> dict[str, Circuit | None]:
@@ -83,3 +88,25 @@ def class_attribution_graph(run: Run, cls: str, kind: str, *, per_layer: int = 5
     inside = [r for r in edges if r["src"] in chosen and r["dst"] in chosen]
     inside.sort(key=lambda r: (-r["fraction"] * r["mean_weight"], r["src"], r["dst"]))
     return inside[:max_edges], {cid: r["support"] for cid, r in chosen.items()}
+
+
+def channel_thumbnails(run: Run, cids: Iterable[str], kind: str, n: int = 3) -> dict[str, list[bytes]]:
+    """Each channel's `n` strongest example patches across the store (`channel_examples`), for hover cards."""
+    out: dict[str, list[bytes]] = {}
+    for cid in dict.fromkeys(c for c in cids if "#" in c):
+        rows = run("channel_examples", cid=cid, kind=kind, limit=n)
+        if rows:
+            out[cid] = [bytes(r["patch_jpeg"]) for r in rows]
+    return out
+
+
+def channel_neighbours(run: Run, cid: str, cls: str, kind: str, limit: int = 10) -> tuple[list[dict], list[dict]]:
+    """A channel's strongest upstream and downstream channels in a class's consensus (every edge the class's
+    circuits hold, from the aggregate cache, else `shared_edges`): (edges into it, edges out of it), by
+    share of the class's images x mean weight."""
+    edges, _ = consensus_edges(run, cls, kind, 0.0, limit=100_000)
+    def strength(r: dict) -> float:
+        return r["fraction"] * abs(r["mean_weight"])
+    up = sorted((r for r in edges if r["dst"] == cid), key=lambda r: (-strength(r), r["src"]))[:limit]
+    down = sorted((r for r in edges if r["src"] == cid), key=lambda r: (-strength(r), r["dst"]))[:limit]
+    return up, down

@@ -104,8 +104,10 @@ class GraphSpec:
 
 
 def circuit_graph(circuit: Circuit, *, other: Circuit | None = None,
-                  positions: dict[str, tuple[float, float]] | None = None) -> GraphSpec:
-    """Nodes and edges of one circuit; those also in `other` are coloured SHARED."""
+                  positions: dict[str, tuple[float, float]] | None = None,
+                  thumbnails: dict[str, list[bytes]] | None = None) -> GraphSpec:
+    """Nodes and edges of one circuit; those also in `other` are coloured SHARED. A channel's hover card
+    (`html_title`) shows the patch that drove it on this image (`circuit.patches`) and its `thumbnails`."""
     pos = positions or circuit_positions([circuit] + ([other] if other else []))
     shared_nodes = {n.cid for n in other.nodes} if other else set()
     shared_edges = {(e.src, e.dst) for e in other.edges} if other else set()
@@ -119,8 +121,12 @@ def circuit_graph(circuit: Circuit, *, other: Circuit | None = None,
             "id": n.cid, "label": f"{n.channel}", "x": x, "y": y, "size": round(scale(n.activation, top_act, 6, 26), 3),
             "color": SHARED if shared else OWN, "shape": "dot", "physics": False,
             "title": (f"{n.cid}\nlayer {n.layer}, channel {n.channel}\nactivation {n.activation:.4g}\n"
-                      f"rank {n.rank} in its layer" + ("\nalso in the other circuit" if shared else "")),
+                      f"rank {n.rank} in its layer" + ("\nalso in the other circuit" if shared else "")
+                      + (f"\npeak {n.peak:.4g} ({n.peak_ratio:.3g} x its mean) at row {n.peak_row}, col {n.peak_col}"
+                         f" of {n.grid_h}x{n.grid_w}" if n.grid_h > 0 else "")),
         })
+        nodes[-1]["html_title"] = hover_card(nodes[-1]["title"], here=circuit.patches.get(n.cid),
+                                             examples=(thumbnails or {}).get(n.cid, ()))
     for index, name in sorted({(x.class_index, x.class_name) for x in circuit.logit_links}):
         cid = f"class:{index}"
         x, y = pos[cid]
@@ -146,7 +152,8 @@ def _edge(src: str, dst: str, weight: float, top: float, shared: bool, title: st
 
 def edge_rows_graph(rows: Sequence[dict[str, Any]], *, layers: Sequence[str] | None = None,
                     weight_key: str | None = None, shared: Iterable[tuple[str, str]] = (),
-                    node_sizes: dict[str, float] | None = None, via_key: str | None = None) -> GraphSpec:
+                    node_sizes: dict[str, float] | None = None, via_key: str | None = None,
+                    thumbnails: dict[str, list[bytes]] | None = None) -> GraphSpec:
     """A graph from query rows that are edges (src, dst[, via]): consensus circuits, query results.
 
     Edge width follows `weight_key` (default: `fraction`, else `images`, else `mean_weight`, else
@@ -185,6 +192,8 @@ def edge_rows_graph(rows: Sequence[dict[str, Any]], *, layers: Sequence[str] | N
                       "size": round(scale(sizes.get(c, 0.0), top_size, 4, 15), 3), "color": OWN,
                       "title": f"{c}" + (f"\nlayer {layer}" if layer else "") +
                                (f"\n{sizes[c]:.4g}" if c in sizes and node_sizes else f"\ndegree {degree[c]}")})
+        if "#" in c:  # a channel: a hover card with its examples, a click opens its Channel page
+            nodes[-1]["html_title"] = hover_card(nodes[-1]["title"], examples=(thumbnails or {}).get(c, ()))
     shared_set = set(shared)
     seen: dict[tuple[str, str], dict[str, Any]] = {}
     top_w = 1.0 if weight_key == "fraction" else max(
@@ -204,6 +213,30 @@ def edge_rows_graph(rows: Sequence[dict[str, Any]], *, layers: Sequence[str] | N
 
 def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+THUMB = 56  # pixels: a thumbnail in a hover card
+CLICK_HINT = "click the node: its Channel page"
+
+
+def thumbnail_tags(patches: Sequence[bytes], size: int = THUMB) -> str:
+    """<img> tags with the JPEG patches inline (data: URLs), for a hover card."""
+    import base64
+
+    return "".join(f'<img src="data:image/jpeg;base64,{base64.b64encode(p).decode("ascii")}" width="{size}" '
+                   f'height="{size}" style="margin:1px">' for p in patches if p)
+
+
+def hover_card(title: str, *, here: bytes | None = None, examples: Sequence[bytes] = ()) -> str:
+    """A node's hover card as HTML: its text (escaped), the patch that drove it on this image, its strongest
+    examples across the store, and how to open its Channel page."""
+    lines = [html_lib.escape(line) for line in title.split("\n")]
+    out = f'<div style="font:12px sans-serif;max-width:260px">{"<br>".join(lines)}'
+    if here:
+        out += f'<div style="margin-top:4px">here:<br>{thumbnail_tags([here])}</div>'
+    if examples:
+        out += f'<div style="margin-top:4px">top examples in the store:<br>{thumbnail_tags(examples)}</div>'
+    return out + f'<div style="margin-top:4px;color:#666">{CLICK_HINT}</div></div>'
 
 
 VIS_OPTIONS = {
@@ -242,14 +275,16 @@ def _vis_tags(assets: str | None) -> str:
 
 
 def graph_html(spec: GraphSpec, *, height: int = GRAPH_HEIGHT, name: str = "graph",
-               assets: str | None = None) -> str:
+               assets: str | None = None, link: dict[str, str] | None = None) -> str:
     """A vis-network page drawn by pyvis, with no network access needed.
 
     With `assets=None` the page is self-contained (vis-network inlined). With `assets` a URL folder that
     serves explorer/static/ (the app passes `/app/static`), the page links the library there instead, so
     the browser fetches and compiles it once for every graph and each page is a fraction of the size.
     When drawn, the page marks
-    `<body data-drawn="NODES" data-edges="EDGES" data-graph="name">`, which the browser test and bench read."""
+    `<body data-drawn="NODES" data-edges="EDGES" data-graph="name">`, which the browser test and bench read.
+    A node's `html_title` becomes its hover card (vis-network shows a string title as text, an element as
+    HTML); clicking a channel node opens its Channel page (?page=Channel&cid=...&`link`) in the app's window."""
     from pyvis.network import Network
 
     net = Network(height=f"{height}px", width="100%", directed=True, cdn_resources="remote")
@@ -269,6 +304,8 @@ def graph_html(spec: GraphSpec, *, height: int = GRAPH_HEIGHT, name: str = "grap
     html = _EMPTY_HEADING.sub("", _REMOTE_TAG.sub("", html))
     marker = (
         "drawGraph();\n"
+        + _CARDS_JS.replace("__LINK__", json.dumps(link or {}))
+        +
         "              network.once('afterDrawing', function () {\n"
         f"                document.body.setAttribute('data-graph', {json.dumps(name)});\n"
         "                document.body.setAttribute('data-edges', String(edges.length));\n"
@@ -285,6 +322,28 @@ def graph_html(spec: GraphSpec, *, height: int = GRAPH_HEIGHT, name: str = "grap
     return head + _vis_tags(assets) + "</head>" + tail
 
 
+_CARDS_JS = """
+              nodes.get().forEach(function (n) {
+                if (n.html_title) {
+                  var card = document.createElement('div');
+                  card.innerHTML = n.html_title;
+                  nodes.update({id: n.id, title: card});
+                }
+              });
+              network.on('click', function (p) {
+                if (!p.nodes.length || String(p.nodes[0]).indexOf('#') < 0) { return; }
+                var u = new URL(document.baseURI);
+                var q = new URLSearchParams(__LINK__);
+                q.set('page', 'Channel');
+                q.set('cid', String(p.nodes[0]));
+                u.search = '?' + q.toString();
+                u.hash = '';
+                document.body.setAttribute('data-clicked', String(p.nodes[0]));
+                try { window.top.location.assign(u.toString()); } catch (e) { window.open(u.toString(), '_blank'); }
+              });
+"""
+
+
 def channel_sizes(freq_rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     """channel_frequency rows → node sizes for `edge_rows_graph` (the fraction of images keeping the channel)."""
     return {r["cid"]: float(r["fraction"]) for r in freq_rows}
@@ -299,7 +358,8 @@ def shared_parts(a: Circuit, b: Circuit) -> dict[str, int]:
             "edges_a": len(ea), "edges_b": len(eb), "shared_edges": len(ea & eb)}
 
 
-def circuit_pages(circuits: dict[str, Circuit | None], assets: str | None = None) -> dict[str, Any]:
+def circuit_pages(circuits: dict[str, Circuit | None], assets: str | None = None,
+                  thumbnails: dict[str, dict[str, list[bytes]]] | None = None) -> dict[str, Any]:
     """An image's two circuits ({"original": …, "explanation": …}, either may be None) drawn on one layout,
     what they share highlighted: {kind: {"html", "nodes", "edges", "channels"} or None, "shared": counts
     from `shared_parts` or None}. `assets` as in `graph_html`."""
@@ -311,7 +371,7 @@ def circuit_pages(circuits: dict[str, Circuit | None], assets: str | None = None
         if c is None:
             out[kind] = None
             continue
-        spec = circuit_graph(c, other=circuits.get(other), positions=pos)
+        spec = circuit_graph(c, other=circuits.get(other), positions=pos, thumbnails=(thumbnails or {}).get(kind))
         out[kind] = {"html": graph_html(spec, name=kind, assets=assets), "nodes": len(spec.nodes),
                      "edges": len(spec.edges), "channels": len(c.nodes)}
     if circuits.get("original") is not None and circuits.get("explanation") is not None:

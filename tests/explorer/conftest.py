@@ -8,6 +8,7 @@ AMX_REQUIRE_NEO4J=1); its database is wiped and reseeded.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Iterator
 
@@ -33,6 +34,18 @@ def png(rgb: tuple[int, int, int], size: int = 48, mask: bool = False) -> bytes:
     return buf.getvalue()
 
 
+@functools.cache
+def patch(rgb: tuple[int, int, int]) -> bytes:
+    """A 64x64 JPEG in one colour with a dark square: a stand-in for an atlas patch."""
+    from PIL import Image, ImageDraw
+
+    im = Image.new("RGB", (64, 64), rgb)
+    ImageDraw.Draw(im).rectangle((16, 16, 47, 47), fill=(20, 20, 20))
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=80)
+    return buf.getvalue()
+
+
 def dataset(classes=CLASSES, per_class=PER_CLASS, shape=SHAPE, seed=5):
     """Synthetic images with real pictures and ingest-like metrics (the last one of each class has no pictures)."""
     items = make_dataset(list(classes), per_class, shape=shape, seed=seed)
@@ -41,6 +54,8 @@ def dataset(classes=CLASSES, per_class=PER_CLASS, shape=SHAPE, seed=5):
         rec.metrics = {"confidence_x": rec.confidence, "confidence_e": expl["confidence"],
                        "mask_area": expl["mask_area"], "robustness": 0.75, "label_kept": rec.agrees,
                        "circuit_suff_top1": 1.0, "edge_jaccard": 0.4, "predicted_e_name": rec.predicted}
+        for c in circuits:  # the channel atlas's patches as real small JPEGs, one colour per class
+            c.patches = {cid: patch(COLORS.get(rec.class_name, (90, 140, 200))) for cid in c.patches}
         if k % per_class != per_class - 1:
             rec.original_jpeg = png(COLORS.get(rec.class_name, (90, 140, 200)))
             rec.mask_png = png((0, 0, 0), mask=True)

@@ -135,6 +135,15 @@ class Reference:
                              "activation": g.nodes[cid]["activation"], "rank": g.nodes[cid]["rank"]})
         return _top(rows, lambda r: (-r["activation"], r["image_id"]), limit)
 
+    def image_patches(self, image_id, kind="explanation"):
+        c = self.circuits.get((image_id, kind))
+        if c is None:
+            return []
+        rows = [{"cid": n.cid, "peak": n.peak, "peak_ratio": n.peak_ratio, "peak_row": n.peak_row,
+                 "peak_col": n.peak_col, "grid_h": n.grid_h, "grid_w": n.grid_w, "patch_jpeg": c.patches.get(n.cid)}
+                for n in c.nodes if n.grid_h > 0]
+        return _top(rows, lambda r: r["cid"], None)
+
     def channel_examples(self, cid, model="", kind="explanation", cls="", limit=16):
         rows = []
         for (img, k), c in self.circuits.items():

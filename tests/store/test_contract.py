@@ -75,6 +75,7 @@ def cases():
             yield "image_circuit", {"image_id": img, "kind": kind}
             yield "image_nodes", {"image_id": img, "kind": kind}
             yield "image_logits", {"image_id": img, "kind": kind}
+            yield "image_patches", {"image_id": img, "kind": kind}
             yield "similar_images", {"image_id": img, "kind": kind, "limit": 50}
 
 
