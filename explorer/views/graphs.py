@@ -284,7 +284,8 @@ def graph_html(spec: GraphSpec, *, height: int = GRAPH_HEIGHT, name: str = "grap
     When drawn, the page marks
     `<body data-drawn="NODES" data-edges="EDGES" data-graph="name">`, which the browser test and bench read.
     A node's `html_title` becomes its hover card (vis-network shows a string title as text, an element as
-    HTML); clicking a channel node opens its Channel page (?page=Channel&cid=...&`link`) in the app's window."""
+    HTML); clicking a channel node opens its Channel page (?page=Channel&cid=...&`link`) in a new tab (the graph's
+    iframe may open pop-ups, not navigate the app's window)."""
     from pyvis.network import Network
 
     net = Network(height=f"{height}px", width="100%", directed=True, cdn_resources="remote")
@@ -339,7 +340,7 @@ _CARDS_JS = """
                 u.search = '?' + q.toString();
                 u.hash = '';
                 document.body.setAttribute('data-clicked', String(p.nodes[0]));
-                try { window.top.location.assign(u.toString()); } catch (e) { window.open(u.toString(), '_blank'); }
+                window.open(u.toString(), '_blank');
               });
 """
 

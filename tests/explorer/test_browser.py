@@ -136,3 +136,58 @@ def test_class_attribution_graph_and_compare_page_draw_in_the_browser(served):
         assert drawn[name]["edges"] == len(rows) > 0, name
     page.get_by_text("What separates tabby from cheetah").scroll_into_view_if_needed()
     _shot(page, "compare_page")
+
+
+NODE_POINT = """(id) => {
+  const p = network.getPositions([id])[id];
+  const d = network.canvasToDOM(p);
+  const r = document.getElementById('mynetwork').getBoundingClientRect();
+  return {x: r.left + d.x, y: r.top + d.y};
+}"""
+
+
+def test_a_class_page_node_shows_its_examples_on_hover_and_opens_its_channel_page(served):
+    """The channel atlas in the browser: hovering a node of the class attribution graph shows its example
+    thumbnails; clicking it opens the Channel page, which shows the channel's stored examples."""
+    url, base, page = served
+    from explorer import data
+
+    with open_store(url, read_only=True) as s:
+        edges, sizes = data.class_attribution_graph(s.run, "tabby", "explanation", min_fraction=0.5)
+        cid = max(sorted(sizes), key=lambda c: sizes[c])
+        examples = s.run("channel_examples", cid=cid, kind="explanation", limit=16)
+    assert examples
+    open_page(page, base, "page=Class&cls=tabby&support=0.5&view=Distinctive", graphs={"attribution"},
+              text="Distinctive channels")
+    wait_for_graphs(page, {"attribution"})
+    frame_el = page.locator("iframe").first
+    frame_el.scroll_into_view_if_needed()
+    time.sleep(0.3)
+    frame = next(f for f in page.frames if f is not page.main_frame and not f.is_detached()
+                 and f.evaluate("() => document.body && document.body.getAttribute('data-graph')") == "attribution")
+    box = frame_el.bounding_box()
+    at = frame.evaluate(NODE_POINT, cid)
+    x, y = box["x"] + at["x"], box["y"] + at["y"]
+    page.mouse.move(x - 30, y - 30)
+    page.mouse.move(x, y, steps=5)
+    frame.locator("div.vis-tooltip img").first.wait_for(state="visible", timeout=10_000)
+    assert frame.locator("div.vis-tooltip img").count() == min(3, len(examples))
+    _shot(page, "class_node_hover_card")
+    with page.context.expect_page() as opened:  # the graph's iframe opens the Channel page in a new tab
+        page.mouse.click(x, y)
+    channel = opened.value
+    channel.wait_for_load_state("domcontentloaded")
+    assert "page=Channel" in channel.url and f"cid={cid.replace('#', '%23')}" in channel.url
+    assert "cls=tabby" in channel.url
+    page, main = channel, page
+    page.get_by_text(f"Top examples: where {cid} peaks highest in the store").wait_for()
+    wait_idle(page)
+    js = ("() => Array.from(document.querySelectorAll('p')).map(e => e.textContent)"
+          ".filter(t => /^[\\w ]+ · [0-9.e+-]+ \\(×[0-9.e+-]+\\)$/.test(t))")
+    page.wait_for_function(f"() => ({js})().length >= {len(examples)}", timeout=30_000)
+    captions = page.evaluate(js)
+    assert sorted(captions) == sorted(f"{r['class']} · {r['peak']:.3g} (×{r['peak_ratio']:.2g})" for r in examples)
+    assert page.locator("[data-testid='stImage'] img").count() >= len(examples)
+    _shot(page, "channel_page")
+    page.close()
+    assert main.url.startswith(base)  # the Class page stays open where it was
