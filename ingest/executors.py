@@ -240,6 +240,10 @@ class RayExecutor:
             self.actors = [actor.remote(recipe, self.device, cpus_per_worker) for _ in range(workers)]
             self.alive = set(range(workers))
             self.pids = ray.get([a.load.remote([self._model]) for a in self.actors])  # every worker has loaded the model
+        except ray.exceptions.RayError as err:  # e.g. no CUDA on a worker's node, or the model does not unpickle
+            self.close()
+            cause = getattr(err, "cause", None)
+            raise AmxError(f"the Ray workers could not load the model: {_one_line(cause or err)}") from None
         except BaseException:
             self.close()
             raise
@@ -297,7 +301,7 @@ class RayExecutor:
             results = ray.get(ref)
         except RayTaskError as err:  # the batch raised: the same error as locally, in one line
             cause = err.cause if isinstance(getattr(err, "cause", None), BaseException) else None
-            raise (cause if isinstance(cause, AmxError) else AmxError(f"a Ray worker failed: {cause or err}")) \
+            raise (cause if isinstance(cause, AmxError) else AmxError(f"a Ray worker failed: {_one_line(cause or err)}")) \
                 from None
         except (ActorDiedError, ActorUnavailableError, RayActorError) as err:
             if isinstance(err, ActorDiedError):
@@ -313,6 +317,11 @@ class RayExecutor:
             self.seconds_waiting += time.perf_counter() - t
         for (path, sha, _), item in zip(flight.todo, results, strict=True):
             self.write(path, sha, item)
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= 300 else text[:300] + "…"
 
 
 def _ship_by_value(classifier: Classifier) -> None:
