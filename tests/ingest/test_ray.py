@@ -224,3 +224,23 @@ def test_a_model_from_a_users_file_reaches_the_workers(local_ray, tmp_path):
         assert (summary.ingested, summary.failed) == (2, [])
         dumps.append(_dump(url))
     assert dumps[0]["flows"] and dumps[1] == dumps[0]
+
+
+def test_amortised_mode_on_ray_equals_local(local_ray, tmp_path):
+    """--masker: the generator travels inside the batch recipe and gives the local executor's results."""
+    import torch
+
+    from amx_core.config import ExplainConfig
+    from amx_core.explain import train_masker
+
+    good_images(tmp_path / "imgs", 3)
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    train_masker(tiny_classifier(), x, config=ExplainConfig(width=8, mask_resolution=8), epochs=1,
+                 batch_size=2).save(tmp_path / "m.pt")
+    dumps = []
+    for executor in ("local", "ray"):
+        url = f"ladybug://{tmp_path / executor / 'store.lbug'}"
+        summary = _ingest(url, tmp_path / "imgs", executor=executor, masker=str(tmp_path / "m.pt"), steps=None)
+        assert (summary.ingested, summary.failed) == (3, [])
+        dumps.append(_dump(url))
+    assert dumps[0]["flows"] and dumps[1] == dumps[0]
