@@ -74,4 +74,160 @@ def add_patches(circuit: Circuit, pixels: torch.Tensor, **kwargs) -> Circuit:
     return circuit
 
 
-__all__ = ["PATCH_SIZE", "add_patches", "cut_patches", "patch_box"]
+# ------------------------------------------------------------------ feature visualisation (amx-atlas)
+
+# Lucid's colour decorrelation: the square root of ImageNet's colour covariance (its SVD), normalised
+_COLOR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
+_COLOR_SQRT = _COLOR_SQRT / _COLOR_SQRT.norm(dim=0).max()
+
+
+class FourierImage(torch.nn.Module):
+    """A [1, 3, size, size] image in [0, 1] parameterised by its 2-D Fourier spectrum, scaled by 1 / frequency
+    (so the optimiser sees the natural-image spectrum whitened) and mapped through decorrelated colour (Lucid's
+    `fft_image` + `to_valid_rgb`)."""
+
+    def __init__(self, size: int, *, decay: float = 1.0, sd: float = 0.01, generator: torch.Generator | None = None):
+        super().__init__()
+        fy = torch.fft.fftfreq(size)[:, None]
+        fx = torch.fft.rfftfreq(size)[None, :]
+        freq = torch.sqrt(fx * fx + fy * fy)
+        self.register_buffer("scale", (1.0 / torch.clamp(freq, min=1.0 / size) ** decay) * size ** 0.5 / size)
+        self.size = size
+        self.spectrum = torch.nn.Parameter(sd * torch.randn(1, 3, size, size // 2 + 1, 2, generator=generator))
+
+    def forward(self) -> torch.Tensor:
+        spec = torch.view_as_complex(self.spectrum) * self.scale
+        img = torch.fft.irfft2(spec, s=(self.size, self.size), norm="ortho")
+        img = torch.einsum("ij,bjhw->bihw", _COLOR_SQRT.to(img.device), img)
+        return torch.sigmoid(img)
+
+
+def _jitter(x: torch.Tensor, generator: torch.Generator, pad: int, jitter: int, scales: tuple[float, ...]) -> torch.Tensor:
+    """Lucid's standard transforms: pad (reflect), random shift, random scale, then a centre crop back."""
+    import torch.nn.functional as F
+
+    size = x.shape[-1]
+    x = F.pad(x, (pad,) * 4, mode="reflect")
+    dy, dx = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=generator))
+    x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+    s = scales[int(torch.randint(len(scales), (1,), generator=generator))]
+    if s != 1.0:
+        x = F.interpolate(x, scale_factor=s, mode="bilinear", align_corners=False)
+    h = x.shape[-1]
+    top = max(0, (h - size) // 2)
+    x = x[..., top:top + size, top:top + size]
+    if x.shape[-1] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return x
+
+
+PRE_ACTIVATION_WEIGHT = 0.1
+
+
+def channel_objective(classifier, layer: str, channel: int, x: torch.Tensor) -> torch.Tensor:
+    """The channel's mean activation at the tapped `layer` on pixels `x` [B, 3, H, W] in [0, 1]: what the
+    feature visualisation maximises."""
+    from .hooks import capture
+
+    with capture(classifier.net, outputs=(layer,)) as acts:
+        classifier(x)
+    return acts[layer][:, channel].mean()
+
+
+def feature_visualisation(classifier, layer: str, channel: int, *, steps: int = 256, size: int | None = None,
+                          lr: float = 0.05, seed: int = 0, pad: int | None = None, jitter: int | None = None,
+                          scales: tuple[float, ...] = (1.0, 0.975, 1.025, 0.95, 1.05)) -> torch.Tensor:
+    """The image [3, size, size] in [0, 1] that maximises the channel's mean activation at `layer`: regularised
+    activation maximisation (Lucid/Lucent) with a Fourier, colour-decorrelated parameterisation and random
+    jitter, padding and scaling at every step. The classifier is left as it was."""
+    from .hooks import capture, frozen
+
+    size = int(size or classifier.spec.crop)
+    # a tap that is a plain activation module: its input (the pre-activation) gets a small weight too, so a
+    # channel that is dead (zero, zero gradient) on the flat starting image still has a way up
+    act_types = (torch.nn.ReLU, torch.nn.ReLU6, torch.nn.LeakyReLU, torch.nn.SiLU, torch.nn.GELU, torch.nn.ELU,
+                 torch.nn.Hardswish)
+    leaky = isinstance(dict(classifier.net.named_modules()).get(layer), act_types)
+    pad = max(2, size // 16) if pad is None else pad
+    jitter = max(1, size // 28) if jitter is None else jitter
+    device = next(classifier.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    image = FourierImage(size, generator=gen).to(device)
+    opt = torch.optim.Adam(image.parameters(), lr=lr)
+    with frozen(classifier), torch.enable_grad():
+        for _ in range(steps):
+            opt.zero_grad()
+            x = _jitter(image(), gen, pad, jitter, scales)
+            with capture(classifier.net, outputs=(layer,), inputs=(layer,) if leaky else ()) as acts:
+                classifier(x)
+            loss = -acts[layer][:, channel].mean()
+            if leaky:
+                loss = loss - PRE_ACTIVATION_WEIGHT * acts[f"{layer}:in"][:, channel].mean()
+            loss.backward()
+            opt.step()
+    return image().detach()[0].cpu()
+
+
+def atlas_path(root, model: str, layer: str, channel: int):
+    """Where `amx-atlas` caches a channel's feature visualisation: ROOT/<model>/<layer>/<channel>.png."""
+    from pathlib import Path
+
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in model)
+    return Path(root) / safe / layer / f"{int(channel)}.png"
+
+
+def main(argv=None) -> int:
+    """amx-atlas: feature visualisations of channels, cached per model under --out (default out/atlas)."""
+    import argparse
+    import sys
+    import time
+
+    from .cli.options import add_common_flags, add_model_options, model_options, setup_logging
+    from .errors import AmxError
+    from .figures import png_bytes
+    from .models import check_device, load_classifier
+
+    p = argparse.ArgumentParser(prog="amx-atlas", description="Feature visualisations of a model's channels "
+                                "(regularised activation maximisation, Fourier and colour-decorrelated "
+                                "parameterisation, jitter), cached per model as OUT/<model>/<layer>/<channel>.png.")
+    add_model_options(p)
+    p.add_argument("--layer", required=True, help="a tapped layer's name, or its index among the taps")
+    p.add_argument("--channels", required=True, help="comma-separated channel numbers")
+    p.add_argument("--out", default="out/atlas", help="cache folder (default out/atlas)")
+    p.add_argument("--steps", type=int, default=256)
+    p.add_argument("--size", type=int, default=None, help="image side (default: the model's input size)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="render again even when cached")
+    add_common_flags(p, "amx-atlas")
+    args = p.parse_args(argv)
+    setup_logging(args, "amx-atlas")
+    try:
+        channels = [int(c) for c in args.channels.split(",") if c.strip()]
+    except ValueError:
+        print(f"amx-atlas: --channels {args.channels!r}: expected comma-separated integers", file=sys.stderr)
+        return 2
+    try:
+        clf = load_classifier(args.model, weights=args.weights, device=check_device(args.device), **model_options(args))
+        taps = list(clf.spec.taps)
+        layer = taps[int(args.layer)] if args.layer.isdigit() and int(args.layer) < len(taps) else args.layer
+        if layer not in taps:
+            raise AmxError(f"--layer {args.layer!r}: not a tapped layer of {clf.spec.name} (taps: {', '.join(taps)})")
+        for c in channels:
+            path = atlas_path(args.out, clf.spec.name, layer, c)
+            if path.exists() and not args.force:
+                print(f"{path} (cached)")
+                continue
+            t = time.perf_counter()
+            img = feature_visualisation(clf, layer, c, steps=args.steps, size=args.size, seed=args.seed)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(png_bytes(img))
+            print(f"{path} ({time.perf_counter() - t:.1f} s)")
+    except (AmxError, IndexError) as err:
+        print(f"amx-atlas: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+__all__ = ["PATCH_SIZE", "FourierImage", "add_patches", "atlas_path", "channel_objective", "cut_patches",
+           "feature_visualisation", "main", "patch_box"]

@@ -123,3 +123,36 @@ def test_a_store_written_before_the_atlas_gains_its_columns(tmp_path):
         assert old == [{"peak": None, "patch": None}]
         cid = circuits[1].nodes[0].cid
         assert s.run("channel_examples", cid=cid)[0]["patch_jpeg"] == circuits[1].patches[cid]
+
+
+def test_feature_visualisation_raises_the_channels_activation_far_above_a_random_images():
+    from amx_core.atlas import channel_objective, feature_visualisation
+
+    clf = tiny_classifier()
+    # the tiny net's random weights: channels of its first layers respond to the input (the deepest are all
+    # but constant), so these are what a visualisation can be checked on
+    for layer, channel in (("relu1", 3), ("relu3", 5)):
+        img = feature_visualisation(clf, layer, channel, steps=96, lr=0.1, seed=1)
+        assert img.shape == (3, 64, 64) and 0.0 <= float(img.min()) and float(img.max()) <= 1.0
+        with torch.no_grad():
+            rendered = float(channel_objective(clf, layer, channel, img[None]))
+            gen = torch.Generator().manual_seed(0)
+            randoms = [float(channel_objective(clf, layer, channel, torch.rand(1, 3, 64, 64, generator=gen)))
+                       for _ in range(8)]
+        assert rendered > 2 * max(randoms) + 1e-3, (layer, channel, rendered, randoms)
+    assert all(p.requires_grad is False for p in clf.parameters()) and not clf.training  # left as it was
+
+
+def test_amx_atlas_renders_and_caches_per_model(tmp_path, monkeypatch, capsys):
+    import amx_core.atlas as atlas
+    import amx_core.models as models
+
+    monkeypatch.setattr(models, "load_classifier", lambda *a, **k: tiny_classifier())
+    args = ["--model", "tiny", "--layer", "relu4", "--channels", "1,3", "--steps", "4", "--out", str(tmp_path)]
+    assert atlas.main(args) == 0
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.png"))
+    assert files == ["tiny_cnn/relu4/1.png", "tiny_cnn/relu4/3.png"]
+    assert Image.open(tmp_path / files[0]).size == (64, 64)
+    assert atlas.main(args) == 0 and capsys.readouterr().out.count("(cached)") == 2
+    assert atlas.main([*args[:2], "--layer", "nope", *args[4:]]) == 2
+    assert "not a tapped layer" in capsys.readouterr().err
