@@ -250,6 +250,7 @@ class RayExecutor:
         self.pending: dict[Any, _InFlight] = {}
         self.seconds_waiting = 0.0  # the driver blocked on the workers (the rest of its time is its overhead)
         self.batches_retried = 0
+        self.lost: set[int] = set()
 
     def _check_resources(self, workers: int, cpus: int, gpus: float) -> None:
         have = self._ray.cluster_resources()
@@ -310,7 +311,9 @@ class RayExecutor:
                 raise AmxError(f"a batch failed on {flight.attempt + 1} Ray workers ({type(err).__name__}); "
                                "rerun the same command to finish (done images are kept)") from None
             self.batches_retried += 1
-            self.say(f"amx-ingest: a Ray worker was lost ({type(err).__name__}); its batch goes to another")
+            if flight.actor not in self.lost:  # once per worker, however many batches it held
+                self.lost.add(flight.actor)
+                self.say(f"amx-ingest: a Ray worker was lost ({type(err).__name__}); its batches go to another")
             self._send(flight.todo, flight.attempt + 1, avoid=flight.actor)
             return
         finally:

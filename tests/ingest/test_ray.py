@@ -244,3 +244,30 @@ def test_amortised_mode_on_ray_equals_local(local_ray, tmp_path):
         assert (summary.ingested, summary.failed) == (3, [])
         dumps.append(_dump(url))
     assert dumps[0]["flows"] and dumps[1] == dumps[0]
+
+
+def test_a_worker_gone_for_good_hands_its_batch_to_another(local_ray, photos, local_store, tmp_path, monkeypatch):
+    """The first worker sent a batch is killed for good (no restart): its batch goes to the other worker,
+    the run says so once and ends with every image stored exactly once."""
+    from ingest.executors import RayExecutor
+
+    _, want = local_store
+    original, killed = RayExecutor._send, []
+
+    def send_then_kill_once(self, todo, attempt, avoid=None):
+        original(self, todo, attempt, avoid)
+        if not killed:
+            actor = list(self.pending.values())[-1].actor
+            ray.kill(self.actors[actor], no_restart=True)
+            killed.append(actor)
+
+    monkeypatch.setattr(RayExecutor, "_send", send_then_kill_once)
+    lines: list[str] = []
+    url = f"ladybug://{tmp_path / 'store.lbug'}"
+    opts = IngestOptions(images=(str(photos),), store=url, class_name="cheetah", steps=2, batch_size=2,
+                         workers=2, executor="ray")
+    summary = run_ingest(opts, classifier=tiny_classifier(), report=lines.append)
+    assert killed and [line for line in lines if "Ray worker was lost" in line] == [
+        "amx-ingest: a Ray worker was lost (ActorDiedError); its batches go to another"]
+    assert (summary.ingested, summary.skipped, summary.failed, summary.ok) == (N_IMAGES, 0, [], True)
+    _assert_same(_dump(url), want)
