@@ -318,6 +318,9 @@ def channel_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
             with cols[k % EXAMPLE_COLUMNS]:
                 st.image(r["patch_jpeg"], caption=f"{r['class']} · {r['peak']:.3g} (×{r['peak_ratio']:.2g})",
                          width="stretch")
+        vis = _feature_visualisation(examples[0]["model"], cid)
+        if vis is not None:
+            st.image(vis, caption=f"feature visualisation of {cid} (amx-atlas)", width=160)
     st.subheader("Classes for which it is distinctive")
     st.caption("Share of each class's circuits that keep the channel, against every other class's; log-odds ratio "
                "(prior 0.5) and its z-score, most distinctive first.")
@@ -357,6 +360,22 @@ def channel_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
                 st.caption("no picture stored")
         with cols[(2 * k + 1) % len(cols)]:
             st.image(r["patch_jpeg"], caption=f"peak {r['peak']:.3g}", width="stretch")
+
+
+def _feature_visualisation(model: str, cid: str) -> bytes | None:
+    """The channel's feature visualisation where `amx-atlas` cached one on this machine
+    ($AMX_ATLAS_DIR or out/atlas, <model>/<layer>/<channel>.png), else None."""
+    from pathlib import Path
+
+    from amx_core.circuit import split_cid
+
+    layer, channel = split_cid(cid)
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in model)
+    path = Path(os.environ.get("AMX_ATLAS_DIR") or "out/atlas") / safe / layer / f"{channel}.png"
+    try:
+        return path.read_bytes() if path.is_file() else None
+    except OSError:
+        return None
 
 
 def _peak_picture(jpeg: bytes, row: dict[str, Any]) -> bytes | None:

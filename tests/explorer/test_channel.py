@@ -106,3 +106,23 @@ def test_hover_cards_carry_this_images_patch_and_the_top_examples_and_a_click_op
 def test_hover_card_text_is_escaped():
     card = graphs.hover_card("<script>alert(1)</script>\nsecond line")
     assert "<script>" not in card and "&lt;script&gt;" in card and "<br>second line" in card
+
+
+def test_channel_page_shows_a_cached_feature_visualisation_beside_the_examples(ladybug_seeded, app_env, tmp_path,
+                                                                               monkeypatch):
+    from tests.store.synthetic import MODEL
+
+    from .conftest import patch
+
+    app_env(ladybug_seeded)
+    cid = _busiest_channel(ladybug_seeded)
+    layer, channel = cid.split("#")
+    (tmp_path / MODEL / layer).mkdir(parents=True)
+    (tmp_path / MODEL / layer / f"{channel}.png").write_bytes(patch((10, 200, 10)))
+    monkeypatch.setenv("AMX_ATLAS_DIR", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["page"] = "Channel"
+    at.query_params["cid"] = cid
+    _ok(at.run())
+    captions = [x.caption for p in at.get("image") for x in p.proto.imgs]
+    assert f"feature visualisation of {cid} (amx-atlas)" in captions
