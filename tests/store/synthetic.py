@@ -7,6 +7,7 @@ are kept with probability `edge_p`, so edge frequencies differ from channel freq
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 from collections.abc import Iterator
@@ -31,6 +32,18 @@ class Shape:
 
 def image_id(tag: str) -> str:
     return hashlib.sha256(tag.encode()).hexdigest()
+
+
+@functools.cache
+def fake_patch(k: int) -> bytes:
+    """A real 64x64 JPEG (one of 16 flat colours), standing in for an atlas patch (about its size, decodable)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), ((37 * k) % 256, (91 * k) % 256, (53 * k + 80) % 256)).save(buf, "JPEG", quality=80)
+    return buf.getvalue()
 
 
 def _circuit(rng: random.Random, img: str, kind: str, cls_index: int, class_names: list[str],
@@ -59,7 +72,7 @@ def _circuit(rng: random.Random, img: str, kind: str, cls_index: int, class_name
             peaked.append(replace(n, peak=round(n.activation * prng.uniform(1.0, 4.0), 6),
                                   peak_ratio=round(prng.uniform(1.0, 4.0), 6), peak_row=prng.randrange(grid),
                                   peak_col=prng.randrange(grid), grid_h=grid, grid_w=grid))
-            patches[n.cid] = b"\xff\xd8\xff" + f"{img[:8]}/{kind}/{n.cid}".encode()
+            patches[n.cid] = fake_patch(int(hashlib.sha256(f"{img}/{kind}/{n.cid}".encode()).hexdigest()[:4], 16) % 16)
         nodes = peaked
     edges = [Edge(make_cid(layers[li], a), make_cid(layers[li + 1], b), round(rng.uniform(-1.0, 2.0), 6))
              for li in range(shape.layers - 1) for a in kept[li] for b in kept[li + 1] if rng.random() < shape.edge_p]
