@@ -305,7 +305,7 @@ def graph_html(spec: GraphSpec, *, height: int = GRAPH_HEIGHT, name: str = "grap
     html = _EMPTY_HEADING.sub("", _REMOTE_TAG.sub("", html))
     marker = (
         "drawGraph();\n"
-        + _CARDS_JS.replace("__LINK__", json.dumps(link or {}))
+        + _CARDS_JS.replace("__LINK__", json.dumps(link or {}).replace("<", "\\u003c"))  # no '</script>' in it
         +
         "              network.once('afterDrawing', function () {\n"
         f"                document.body.setAttribute('data-graph', {json.dumps(name)});\n"

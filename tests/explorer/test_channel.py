@@ -126,3 +126,9 @@ def test_channel_page_shows_a_cached_feature_visualisation_beside_the_examples(l
     _ok(at.run())
     captions = [x.caption for p in at.get("image") for x in p.proto.imgs]
     assert f"feature visualisation of {cid} (amx-atlas)" in captions
+
+
+def test_the_channel_link_of_a_graph_cannot_close_its_script():
+    spec = graphs.edge_rows_graph([{"src": "l0#1", "dst": "l1#5", "fraction": 1.0}])
+    html = graphs.graph_html(spec, link={"cls": "</script><script>alert(1)</script>"})
+    assert "</script><script>alert(1)" not in html and "\\u003c/script>" in html
