@@ -223,6 +223,7 @@ class RayExecutor:
         self.device, gpus = worker_device(device, gpus_per_worker)
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
+            check_reachable(address or os.environ.get("RAY_ADDRESS"))
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False,
                          logging_level=logging.ERROR, configure_logging=True)
@@ -320,6 +321,23 @@ class RayExecutor:
             self.seconds_waiting += time.perf_counter() - t
         for (path, sha, _), item in zip(flight.todo, results, strict=True):
             self.write(path, sha, item)
+
+
+def check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """A cluster address that nothing answers on is one line within seconds (ray.init itself keeps trying
+    for minutes). "auto", "local" and no address are left to Ray."""
+    import socket
+
+    if not address or address in ("auto", "local"):
+        return
+    where = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = where.rpartition(":")
+    if not host or not port.isdigit():
+        raise AmxError(f"--ray-address {address}: expected HOST:PORT (e.g. 10.0.0.5:6379), auto or ray://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise AmxError(f"--ray-address {address}: no Ray cluster answers there ({err.strerror or err})") from None
 
 
 def _one_line(err: BaseException) -> str:

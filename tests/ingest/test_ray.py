@@ -185,6 +185,21 @@ def test_ray_options_are_refused_in_one_line_without_ray_or_with_impossible_reso
         _ingest(f"ladybug://{tmp_path / 'c.lbug'}", photos, executor="ray", workers=3)
 
 
+def test_an_address_where_no_ray_answers_is_one_line_within_seconds():
+    import time
+
+    from amx_core.errors import AmxError
+    from ingest.executors import check_reachable
+
+    start = time.monotonic()
+    with pytest.raises(AmxError, match="127.0.0.1:1: no Ray cluster answers there"):
+        check_reachable("127.0.0.1:1")  # ray.init itself would keep trying for minutes
+    with pytest.raises(AmxError, match="expected HOST:PORT"):
+        check_reachable("nowhere")
+    check_reachable("auto")  # left to Ray
+    assert time.monotonic() - start < 15
+
+
 USER_MODEL = '''
 import torch
 from torch import nn
