@@ -68,6 +68,17 @@ def cut_patches(circuit: Circuit, pixels: torch.Tensor, *, size: int = PATCH_SIZ
     return out
 
 
+CONTEXT = 0.4  # explanation patches: how much of the removed pixels shows through the grey
+
+
+def explanation_view(pixels: torch.Tensor, explanation: torch.Tensor, context: float = CONTEXT) -> torch.Tensor:
+    """What the explanation circuit's patches are cut from: the explanation with the removed pixels faded in at
+    `context` over the grey baseline (the kept pixels are the photo's either way, since e = m*x + (1-m)*grey),
+    so a patch that is mostly removed still shows where on the object it sits; with a small mask a plain
+    explanation patch is nearly all grey."""
+    return explanation * (1.0 - context) + pixels * context
+
+
 def add_patches(circuit: Circuit, pixels: torch.Tensor, **kwargs) -> Circuit:
     """Cut the circuit's patches from `pixels` and keep them on it (for the store); returns the circuit."""
     circuit.patches = cut_patches(circuit, pixels, **kwargs)
@@ -229,5 +240,5 @@ def main(argv=None) -> int:
     return 0
 
 
-__all__ = ["PATCH_SIZE", "FourierImage", "add_patches", "atlas_path", "channel_objective", "cut_patches",
+__all__ = ["PATCH_SIZE", "FourierImage", "add_patches", "explanation_view", "atlas_path", "channel_objective", "cut_patches",
            "feature_visualisation", "main", "patch_box"]

@@ -22,7 +22,8 @@ TILE, LABEL, HEAD = 64, 12, 18
 
 
 def row_image(title: str, examples: list[dict], n: int) -> Image.Image:
-    width = n * (TILE + 4) + 4
+    n = max(1, min(n, len(examples)))
+    width = max(n * (TILE + 4) + 4, 6 * len(title) + 8)
     im = Image.new("RGB", (width, HEAD + TILE + LABEL + 6), "white")
     draw = ImageDraw.Draw(im)
     draw.text((4, 3), title, fill="black")
@@ -37,22 +38,22 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--store", required=True)
     p.add_argument("--cls", action="append", required=True)
-    p.add_argument("--kind", default="explanation")
+    p.add_argument("--kind", action="append", help="circuit kind(s), original and/or explanation (default both)")
     p.add_argument("--n", type=int, default=16)
     p.add_argument("--min-fraction", type=float, default=0.5)
     p.add_argument("--out", default="artifacts/atlas_examples.png")
     args = p.parse_args(argv)
     rows = []
     with open_store(args.store, read_only=True) as s:
-        for cls in args.cls:
-            best = s.run("distinctive_channels", cls=cls, kind=args.kind, min_fraction=args.min_fraction, limit=1)
+        for cls, kind in [(c, k) for c in args.cls for k in (args.kind or ["original", "explanation"])]:
+            best = s.run("distinctive_channels", cls=cls, kind=kind, min_fraction=args.min_fraction, limit=1)
             if not best:
                 print(f"{cls}: no distinctive channel")
                 continue
             b = best[0]
-            examples = s.run("channel_examples", cid=b["cid"], kind=args.kind, limit=args.n)
-            classes = s.run("channel_classes", cid=b["cid"], kind=args.kind, limit=3)
-            title = (f"{cls}: most distinctive channel {b['cid']} (support {b['support']:.0%} vs "
+            examples = s.run("channel_examples", cid=b["cid"], kind=kind, limit=args.n)
+            classes = s.run("channel_classes", cid=b["cid"], kind=kind, limit=3)
+            title = (f"{cls} ({kind} circuits): most distinctive channel {b['cid']} (support {b['support']:.0%} vs "
                      f"{b['support_elsewhere']:.0%} elsewhere, log-odds {b['log_odds']:.2f}); its top examples")
             print(title)
             print("  examples by class:", {c: sum(r["class"] == c for r in examples) for c in

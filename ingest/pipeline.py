@@ -291,11 +291,11 @@ def _write_image(path: Path, sha: str, item: ExplainedImage, job: _Job) -> None:
     for c in (original, explanation):
         c.config_hash = job.chash  # ingest's key covers the explainer's config too
     if opts.atlas:  # each kept channel's input patch at its peak, from what that circuit's pass saw
-        from amx_core.atlas import add_patches
+        from amx_core.atlas import add_patches, explanation_view
 
         t = time.perf_counter()
         add_patches(original, ex.pixels)
-        add_patches(explanation, ex.explanation)
+        add_patches(explanation, explanation_view(ex.pixels, ex.explanation))
         summary.seconds_atlas += time.perf_counter() - t
     explanation.metrics.update(mask_area=m["mask_area"], label_kept=m["label_kept"],
                                robustness=m.get("robustness"), confidence=m["confidence_e"])

@@ -156,3 +156,18 @@ def test_amx_atlas_renders_and_caches_per_model(tmp_path, monkeypatch, capsys):
     assert atlas.main(args) == 0 and capsys.readouterr().out.count("(cached)") == 2
     assert atlas.main([*args[:2], "--layer", "nope", *args[4:]]) == 2
     assert "not a tapped layer" in capsys.readouterr().err
+
+
+def test_explanation_view_keeps_the_kept_pixels_and_fades_the_removed_ones_in():
+    from amx_core.atlas import explanation_view
+    from amx_core.models import apply_mask
+
+    torch.manual_seed(0)
+    x = torch.rand(3, 8, 8)
+    mask = torch.zeros(1, 8, 8)
+    mask[:, :4] = 1
+    grey = torch.full((3, 1, 1), 0.5)
+    e = apply_mask(x, mask, grey)
+    v = explanation_view(x, e, context=0.4)
+    assert torch.allclose(v[:, :4], x[:, :4])
+    assert torch.allclose(v[:, 4:], 0.6 * 0.5 + 0.4 * x[:, 4:])

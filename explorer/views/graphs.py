@@ -324,13 +324,15 @@ def graph_html(spec: GraphSpec, *, height: int = GRAPH_HEIGHT, name: str = "grap
 
 
 _CARDS_JS = """
+              var cards = [];
               nodes.get().forEach(function (n) {
                 if (n.html_title) {
                   var card = document.createElement('div');
                   card.innerHTML = n.html_title;
-                  nodes.update({id: n.id, title: card});
+                  cards.push({id: n.id, title: card});
                 }
               });
+              if (cards.length) { nodes.update(cards); }  // one update: one redraw
               network.on('click', function (p) {
                 if (!p.nodes.length || String(p.nodes[0]).indexOf('#') < 0) { return; }
                 var u = new URL(document.baseURI);
