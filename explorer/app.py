@@ -33,7 +33,7 @@ EXAMPLES = 16  # the Channel page's top examples
 EXAMPLE_COLUMNS = 8
 CLASS_EXAMPLES = 6  # the Channel page's images of the current class
 HOVER_EXAMPLES = 3  # thumbnails in a graph node's hover card
-HOVER_CHANNELS = 60  # graph nodes that get thumbnails (the largest first)
+HOVER_CHANNELS = 20  # graph nodes that get thumbnails (the largest first): one query each on a cold page
 
 
 # ----------------------------------------------------------------------------------------- helpers
