@@ -102,7 +102,7 @@ class FourierImage(torch.nn.Module):
         fy = torch.fft.fftfreq(size)[:, None]
         fx = torch.fft.rfftfreq(size)[None, :]
         freq = torch.sqrt(fx * fx + fy * fy)
-        self.register_buffer("scale", (1.0 / torch.clamp(freq, min=1.0 / size) ** decay) * size ** 0.5 / size)
+        self.register_buffer("scale", (1.0 / torch.clamp(freq, min=1.0 / size) ** decay) / 4.0)  # as Lucid
         self.size = size
         self.spectrum = torch.nn.Parameter(sd * torch.randn(1, 3, size, size // 2 + 1, 2, generator=generator))
 
@@ -151,16 +151,30 @@ def feature_visualisation(classifier, layer: str, channel: int, *, steps: int = 
     """The image [3, size, size] in [0, 1] that maximises the channel's mean activation at `layer`: regularised
     activation maximisation (Lucid/Lucent) with a Fourier, colour-decorrelated parameterisation and random
     jitter, padding and scaling at every step. The classifier is left as it was."""
-    from .hooks import capture, frozen
+    from .hooks import frozen, hooked
 
     size = int(size or classifier.spec.crop)
-    # a tap that is a plain activation module: its input (the pre-activation) gets a small weight too, so a
-    # channel that is dead (zero, zero gradient) on the flat starting image still has a way up
+    # the tap's pre-activation gets a small weight too, so a channel that is dead (zero, zero gradient) on the
+    # flat starting image still has a way up
     act_types = (torch.nn.ReLU, torch.nn.ReLU6, torch.nn.LeakyReLU, torch.nn.SiLU, torch.nn.GELU, torch.nn.ELU,
                  torch.nn.Hardswish)
-    leaky = isinstance(dict(classifier.net.named_modules()).get(layer), act_types)
+    tap = dict(classifier.net.named_modules()).get(layer)
+    pre = None  # the activation module whose input is the tap's pre-activation: the tap itself, or the last
+    if isinstance(tap, act_types):  # activation inside it (timm's BatchNormAct2d and the like)
+        pre = layer
+    elif tap is not None:
+        inner = [n for n, m in tap.named_modules() if n and isinstance(m, act_types)]
+        pre = f"{layer}.{inner[-1]}" if inner else None
     pad = max(2, size // 16) if pad is None else pad
     jitter = max(1, size // 28) if jitter is None else jitter
+    acts: dict[str, torch.Tensor] = {}
+
+    def save_out(module, inputs, output):
+        acts["out"] = output
+
+    def save_pre(module, inputs):  # cloned: an in-place activation (ReLU6(inplace=True)) overwrites its input
+        acts["pre"] = inputs[0].clone()
+
     device = next(classifier.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     image = FourierImage(size, generator=gen).to(device)
@@ -169,11 +183,12 @@ def feature_visualisation(classifier, layer: str, channel: int, *, steps: int = 
         for _ in range(steps):
             opt.zero_grad()
             x = _jitter(image(), gen, pad, jitter, scales)
-            with capture(classifier.net, outputs=(layer,), inputs=(layer,) if leaky else ()) as acts:
+            acts.clear()
+            with hooked(classifier.net, forward={layer: save_out}, pre={pre: save_pre} if pre else None):
                 classifier(x)
-            loss = -acts[layer][:, channel].mean()
-            if leaky:
-                loss = loss - PRE_ACTIVATION_WEIGHT * acts[f"{layer}:in"][:, channel].mean()
+            loss = -acts["out"][:, channel].mean()
+            if pre:
+                loss = loss - PRE_ACTIVATION_WEIGHT * acts["pre"][:, channel].mean()
             loss.backward()
             opt.step()
     return image().detach()[0].cpu()
