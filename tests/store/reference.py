@@ -152,9 +152,9 @@ class Reference:
                 continue
             n = next(n for n in c.nodes if n.cid == cid)
             rows.append({"image_id": img, "class": rec.class_name, "model": c.model, "peak": n.peak,
-                         "peak_ratio": n.peak_ratio, "peak_row": n.peak_row, "peak_col": n.peak_col,
+                         "activation": n.activation, "peak_ratio": n.peak_ratio, "peak_row": n.peak_row, "peak_col": n.peak_col,
                          "grid_h": n.grid_h, "grid_w": n.grid_w, "patch_jpeg": c.patches[cid]})
-        return _top(rows, lambda r: (-r["peak"], r["image_id"]), limit)
+        return _top(rows, lambda r: (-r["peak"], -r["activation"], r["image_id"]), limit)
 
     def channel_classes(self, cid, kind="explanation", min_fraction=0.0, prior=0.5, limit=20):
         """Per class holding the channel: its support there against every other class's circuits of this
