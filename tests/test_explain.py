@@ -227,7 +227,10 @@ def test_real_classifier_on_two_sample_photos():
         assert ex.metrics["classifier_passes"] <= 200
         with torch.no_grad():
             assert int(clf(ex.explanation[None]).argmax()) == ex.target
-    # no quality floor here: quality is measured by bench/explain_quality.py (issue 2 §6 targets unmet)
+    # batch independence on the real model: the second photo alone gets exactly the mask it got in the pair
+    (alone,) = explain(clf, x[1:], config="default", report=False)
+    assert torch.equal(alone.mask, results[1].mask) and torch.equal(alone.rank_map, results[1].rank_map)
+    # no quality floor here: quality is measured by bench/explain_quality.py
 
 
 def test_occlusion_prior_needs_the_free_grid_and_finds_the_patch():
