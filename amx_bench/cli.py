@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import math
 import platform
 import shlex
@@ -205,7 +206,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     maps: dict[tuple[str, str], tuple] = {}
     root = images_dir
     with open(out / "bench.csv", "w", newline="") as fh, \
-            open(out / "stability.csv", "w", newline="") if args.stability else _NoFile() as sfh:
+            open(out / "stability.csv", "w", newline="") if args.stability else io.StringIO() as sfh:
         writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
         writer.writeheader()
         swriter = csv.DictWriter(sfh, fieldnames=STABILITY_FIELDS)
@@ -286,22 +287,6 @@ def _evaluate(classifier, image, target, method, name, class_name, runs_in, args
                         robustness=robust(att.mask), deletion_auc=None, insertion_auc=None, **common))
     shown = (att.saliency.cpu(), suff.mask.cpu(), suff.area, None if att.mask is None else att.mask.cpu())
     return rows, shown
-
-
-class _NoFile:
-    """A writable sink for the stability rows when --stability is off."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def write(self, _text):
-        return 0
-
-    def flush(self):
-        pass
 
 
 def _stability(classifier, image, target, method, shown, args) -> dict:

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.explorer_speed import seed_store
+from bench.explorer_speed import add_seed_arguments, seed_store
 from cypher import open_store
 from tests.explorer.browser import browser_missing, chromium_page, explorer_server, open_page
 
@@ -49,10 +49,7 @@ def plan(url: str, repeats: int) -> list[tuple[str, set[str], str, list[str]]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--images", type=int, default=1000)
-    ap.add_argument("--classes", type=int, default=10)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--store", type=Path, help="seeded store file to reuse, or where to keep the new one")
+    add_seed_arguments(ap)
     args = ap.parse_args(argv)
     reason = browser_missing()
     if reason:

@@ -162,12 +162,17 @@ def table(rows: list[tuple[str, list, list]]) -> None:
         print(f"{name:32} {c:7.2f} {w:7.2f} {w / floor:14.1f} {'yes' if max(c, w) <= 2 else 'NO':>7}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_seed_arguments(ap: argparse.ArgumentParser) -> None:
+    """The seeded store's size (--images, --classes), --repeats and --store: shared by the explorer benches."""
     ap.add_argument("--images", type=int, default=1000)
     ap.add_argument("--classes", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--store", type=Path, help="seeded store file to reuse, or where to keep the new one")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_seed_arguments(ap)
     ap.add_argument("--compare-inline", action="store_true",
                     help="also measure a server that inlines vis-network in every graph page (the old way)")
     ap.add_argument("--baseline-tree", type=Path,

@@ -231,8 +231,7 @@ class Store(abc.ABC):
 
     def has_circuit(self, image_id: str, model: str, config_hash: str) -> bool:
         """True when the image's circuits for this model and config are stored."""
-        rows = self._read(st.HAS_CIRCUIT, {"image_id": image_id, "model": model, "config": config_hash})
-        return rows[0]["n"] > 0
+        return self.stored_image(image_id, model, config_hash)[1]
 
     def stored_image(self, image_id: str, model: str, config_hash: str) -> tuple[str | None, bool]:
         """(the class the image is stored under or None, whether its circuits for this model and config

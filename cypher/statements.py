@@ -126,16 +126,6 @@ ON CREATE SET ch.cid = r.cid, ch.model = r.model, ch.layer = r.layer, ch.channel
 
 # -- look-ups ----------------------------------------------------------------------------------------
 
-HAS_CIRCUIT = """
-MATCH (c:Circuit)
-WHERE c.image_id = $image_id AND c.model = $model AND c.config = $config
-RETURN count(c) AS n"""
-
-IMAGE_EXISTS = """
-MATCH (i:Image)
-WHERE i.id = $image_id
-RETURN count(i) AS n"""
-
 GET_IMAGE = """
 MATCH (i:Image)
 WHERE i.id = $image_id
