@@ -27,6 +27,7 @@ $(SAMPLES):
 demo: install samples
 	$(PY) -m ingest.cli --class cheetah --images data/samples/cheetah --store $(STORE)
 	$(PY) -m ingest.cli --class tabby --images data/samples/tabby_cat --store $(STORE)
+	$(PY) scripts/demo_report.py --store $(STORE) --classes cheetah,tabby
 	@echo
 	@echo "Open the explorer on it:  $(VENV)/bin/amx-explore --store $(STORE)"
 

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 KINDS = ("original", "explanation")
+STATUSES = ("kept", "not kept", "not recognised")  # an image's status for its given class
 
 
 def make_cid(layer: str, channel: int) -> str:
@@ -181,10 +182,29 @@ class ImageRecord:
     original_jpeg: bytes = b""
     mask_png: bytes = b""
     explanation_jpeg: bytes = b""
+    # the given class as the model sees it (amx_core.explain.explanation): its rank (1 = top-1) and
+    # probability on the original x and on the explanation e, the criterion "kept" was judged by
+    # ("top1", or "rank_and_probability" for a class ranked lower on x) and the image's status
+    target_rank: int = 1
+    target_rank_e: int = 1
+    target_confidence: float | None = None
+    target_confidence_e: float | None = None
+    criterion: str = "top1"
+    status: str = "kept"  # "kept" | "not kept" | "not recognised"
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"image {self.id}: status must be one of {STATUSES}, got {self.status!r}")
 
     @property
     def agrees(self) -> bool:
         return self.class_index == self.predicted_index
+
+    @property
+    def recognised(self) -> bool:
+        """False when the model does not recognise the given class on this image (ranked too low): its
+        circuits are kept out of the class's shared and distinctive questions unless asked for."""
+        return self.status != "not recognised"
 
 
 def edge_jaccard(a: Circuit, b: Circuit) -> float:

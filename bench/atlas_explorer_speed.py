@@ -40,7 +40,7 @@ def plan(url: str, repeats: int) -> list[tuple[str, set[str], str, list[str]]]:
                                           for r in rs]),
         ("Class Distinctive (hover cards)", {"attribution"}, "Distinctive channels",
          [f"page=Class&cls={cls(r + 3)}&support=0.25&view=Distinctive" for r in rs]),
-        ("Class Shared (hover cards)", {"consensus"}, "Channel frequency per layer",
+        ("Class Shared (hover cards)", {"shared_edges"}, "Channel frequency per layer",
          [f"page=Class&cls={cls(r + 6)}&support=0.5" for r in rs]),
         ("Image (this image's patches)", {"original", "explanation"}, "confidence on e",
          [f"page=Image&cls={cls(r + 1)}&image={first_image[cls(r + 1)]}" for r in rs]),

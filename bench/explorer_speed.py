@@ -101,7 +101,7 @@ def plan(url: str, repeats: int) -> tuple[list[tuple[str, set[str], str, list[st
         ("Queries form (baseline)", set(), "Named query", ["page=Queries"] * repeats),
         ("Image", {"original", "explanation"}, "confidence on e",
          [f"page=Image&cls={cls(mid + r)}&image={first_image[cls(mid + r)]}" for r in rs]),
-        ("Class", {"consensus"}, "Channel frequency per layer",
+        ("Class", {"shared_edges"}, "Channel frequency per layer",
          [f"page=Class&cls={cls(mid + r)}&support=0.5" for r in rs]),
         ("Compare", {"class_a", "class_b"}, "Difference",
          [f"page=Compare&cls={cls(mid + r)}&b={cls(mid - 1 - r)}&support=0.5" for r in rs]),

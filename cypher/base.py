@@ -6,7 +6,7 @@ any I/O, so a bad circuit is refused with nothing written. This module imports n
 
 One image's circuits are one unit: `write_circuits` replaces all of them (and the image record) in one
 transaction, so an interrupted ingest leaves either the old state or the new one, never half. The
-per-class summaries (the AGG cache) are rebuilt from the circuits; every write and delete marks the
+per-class summaries (cypher/summaries.py) are rebuilt from the circuits; every write and delete marks the
 classes it touches stale in its own transaction and every rebuild clears the mark in its own, so
 `rebuild_stale` (run by amx-ingest at the end of every run, and by `delete_image`) finds and repairs
 whatever an interrupted run left behind.
@@ -31,7 +31,8 @@ from amx_core.circuit import Circuit, ImageRecord, split_cid
 from amx_core.errors import StoreError
 
 from . import statements as st
-from .queries import get_query
+from . import summaries
+from .queries import Query, get_query
 
 SCHEMA_DIR = Path(__file__).with_name("schema")  # one `<backend>.cypher` file per dialect
 BATCH_ROWS = 10_000  # rows per batched statement: large enough to amortise, small enough for one message
@@ -132,7 +133,10 @@ def plan_write(image: ImageRecord, circuits: Iterable[Circuit]) -> WritePlan:
         "confidence": float(image.confidence), "agrees": bool(image.agrees),
         "metrics": json.dumps(image.metrics, sort_keys=True, default=str),
         "original_jpeg": bytes(image.original_jpeg), "mask_png": bytes(image.mask_png),
-        "explanation_jpeg": bytes(image.explanation_jpeg),
+        "explanation_jpeg": bytes(image.explanation_jpeg), "target_rank": int(image.target_rank),
+        "target_rank_e": int(image.target_rank_e), "target_confidence": _number(image.target_confidence),
+        "target_confidence_e": _number(image.target_confidence_e), "criterion": image.criterion,
+        "status": image.status, "recognised": image.recognised,
     })
     channels: dict[str, dict[str, Any]] = {}
     for c in circuits:
@@ -157,12 +161,13 @@ def plan_write(image: ImageRecord, circuits: Iterable[Circuit]) -> WritePlan:
                 raise StoreError(f"{where}: circuit {c.kind!r} repeats logit link {link.src}->{link.class_name}")
             links.add((link.src, link.class_name))
             classes.setdefault(link.class_name, link.class_index)
-        common = {"image_id": image.id, "class": image.class_name, "kind": c.kind, "model": c.model}
+        common = {"image_id": image.id, "class": image.class_name, "kind": c.kind, "model": c.model,
+                  "recognised": image.recognised}
         plan.circuits.append({
             "id": c.id, "image_id": image.id, "class": image.class_name, "kind": c.kind, "model": c.model,
             "config": c.config_hash, "layers": list(c.layers), "mask_area": _number(c.metrics.get("mask_area")),
             "confidence": _number(c.metrics.get("confidence")), "n_nodes": len(c.nodes), "n_edges": len(c.edges),
-            "metrics": json.dumps(c.metrics, sort_keys=True, default=str),
+            "metrics": json.dumps(c.metrics, sort_keys=True, default=str), "recognised": image.recognised,
         })
         for n in c.nodes:
             plan.acts.append({**common, "id": c.act_id(n.cid), "circuit_id": c.id, "cid": n.cid, "layer": n.layer,
@@ -251,6 +256,10 @@ class Store(abc.ABC):
             predicted=r["predicted"], predicted_index=r["predicted_index"], confidence=r["confidence"],
             metrics=json.loads(r["metrics"] or "{}"), original_jpeg=r["original_jpeg"] or b"",
             mask_png=r["mask_png"] or b"", explanation_jpeg=r["explanation_jpeg"] or b"",
+            # a store written before images had a status: the class counted as the top-1, kept
+            target_rank=r["target_rank"] or 1, target_rank_e=r["target_rank_e"] or 1,
+            target_confidence=r["target_confidence"], target_confidence_e=r["target_confidence_e"],
+            criterion=r["criterion"] or "top1", status=r["status"] or "kept",
         )
 
     def delete_image(self, image_id: str) -> bool:
@@ -273,8 +282,11 @@ class Store(abc.ABC):
 
     def run(self, query_name: str, **params: Any) -> list[dict[str, Any]]:
         """Run a named query from `cypher/queries/`; rows are dicts of plain Python values."""
-        q = get_query(query_name)
-        return self._read(q.text, q.bind(params), what=f"query {query_name!r}")
+        return self.run_query(get_query(query_name), **params)
+
+    def run_query(self, query: Query, **params: Any) -> list[dict[str, Any]]:
+        """Run a parsed query (a named one, or a scanning form from `cypher.queries.scan_query`)."""
+        return self._read(query.text, query.bind(params), what=f"query {query.name!r}")
 
     def run_cypher(self, text: str, *, max_rows: int | None = None, timeout_s: float | None = None,
                    **params: Any) -> list[dict[str, Any]]:
@@ -298,20 +310,14 @@ class Store(abc.ABC):
         """`run_cypher` on the backend's own isolated connection (see there)."""
 
     def rebuild_aggregates(self, class_name: str) -> int:
-        """Recompute the class's AGG cache (its summary) from its circuits and clear its stale mark, in one
-        transaction; returns the number of AGG edges (0 for a class that has no images left)."""
+        """Recompute the class's summaries (cypher.summaries) from its circuits and clear its stale mark, in
+        one transaction; returns the number of edge summaries (0 for a class that has no images left)."""
         self._check_writable(f"rebuilding aggregates of class {class_name!r}")
-        key = {"cls": class_name}
 
         def work(ex: Exec) -> int:
-            ex(st.MARK_BUILT, key)  # first: holds the mark's lock while the edges are rewritten
-            ex(st.DELETE_AGGREGATES, key)
-            rows = [{"kind": r["kind"], "src": channel_key(r["model"], r["src"]),
-                     "dst": channel_key(r["model"], r["dst"]), "n": r["n"], "sum_w": float(r["sum_w"])}
-                    for r in ex(st.AGGREGATE_CLASS, key)]
-            for chunk in _chunks(rows):
-                ex(st.CREATE_AGGREGATES, {**key, "rows": chunk})
-            return len(rows)
+            # the mark first: holds its lock while the summaries are rewritten
+            ex(st.MARK_BUILT, {"cls": class_name, "version": summaries.SUMMARY_VERSION})
+            return summaries.rebuild(ex, class_name, channel_key, _chunks)
 
         return self._transaction(work, write=True, what=f"rebuilding aggregates of class {class_name!r}")
 
@@ -319,8 +325,9 @@ class Store(abc.ABC):
         """Classes whose summary may not match their circuits: marked stale by a write or delete that no
         rebuild has followed yet (a run interrupted in between), or never recorded (a store written
         before the marks existed)."""
-        found = {r["class"] for text in (st.STALE_CLASSES, st.UNRECORDED_CLASSES, st.UNRECORDED_AGG_CLASSES)
-                 for r in self._read(text, {}, what="finding stale class summaries")}
+        version = {"version": summaries.SUMMARY_VERSION}
+        found = {r["class"] for text, params in ((st.STALE_CLASSES, version), (st.UNRECORDED_CLASSES, {}))
+                 for r in self._read(text, params, what="finding stale class summaries")}
         return sorted(c for c in found if c is not None)
 
     def rebuild_stale(self) -> list[str]:

@@ -24,6 +24,7 @@ from typing import Any
 from amx_core.errors import StoreError
 
 QUERY_DIR = Path(__file__).with_name("queries")
+SCAN_DIR = QUERY_DIR / "scan"  # the scanning forms of the questions answered from the class summaries
 
 _TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
 _HEADER = re.compile(r"^//\s*(name|question|param|columns):\s*(.*)$")
@@ -147,6 +148,17 @@ def get_query(name: str) -> Query:
         return _library()[name]
     except KeyError:
         raise StoreError(f"no named query {name!r}; known: {', '.join(sorted(_library()))}") from None
+
+
+def scan_query(name: str) -> Query:
+    """The scanning form of a question that the library answers from the class summaries: it reads every
+    circuit of the class, so it needs no summary and its time grows with the class. The tests and
+    bench/store_speed.py check the two agree; run it with `Store.run_query`."""
+    path = SCAN_DIR / f"{name}.cypher"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in SCAN_DIR.glob("*.cypher")))
+        raise StoreError(f"no scanning query {name!r}; known: {known}")
+    return parse_query(path)
 
 
 def list_queries() -> list[dict[str, Any]]:

@@ -55,7 +55,9 @@ MATCH (k:Class {name: $class})
 CREATE (i:Image {id: $id, path: $path, class: $class, class_index: $class_index, predicted: $predicted,
                  predicted_index: $predicted_index, confidence: $confidence, agrees: $agrees,
                  metrics: $metrics, original_jpeg: $original_jpeg, mask_png: $mask_png,
-                 explanation_jpeg: $explanation_jpeg})-[:OF_CLASS]->(k)"""
+                 explanation_jpeg: $explanation_jpeg, target_rank: $target_rank, target_rank_e: $target_rank_e,
+                 target_confidence: $target_confidence, target_confidence_e: $target_confidence_e,
+                 criterion: $criterion, status: $status, recognised: $recognised})-[:OF_CLASS]->(k)"""
 
 CREATE_CIRCUITS = """
 UNWIND $rows AS r
@@ -63,7 +65,8 @@ MATCH (i:Image {id: r.image_id})
 CREATE (i)-[:HAS_CIRCUIT]->(:Circuit {id: r.id, image_id: r.image_id, class: r.class, kind: r.kind,
                                       model: r.model, config: r.config, layers: r.layers,
                                       mask_area: r.mask_area, confidence: r.confidence,
-                                      n_nodes: r.n_nodes, n_edges: r.n_edges, metrics: r.metrics})"""
+                                      n_nodes: r.n_nodes, n_edges: r.n_edges, metrics: r.metrics,
+                                      recognised: r.recognised})"""
 
 CREATE_ACTS = Batch(
     ladybug="""
@@ -72,7 +75,7 @@ MATCH (c:Circuit {id: circuit_id})
 CREATE (c)-[:HAS]->(:Act {id: id, circuit_id: circuit_id, image_id: image_id, class: class, kind: kind,
                           model: model, cid: cid, layer: layer, channel: channel, activation: activation,
                           rank: rank, peak: peak, peak_ratio: peak_ratio, peak_row: peak_row, peak_col: peak_col,
-                          grid_h: grid_h, grid_w: grid_w, patch_jpeg: patch_jpeg})""",
+                          grid_h: grid_h, grid_w: grid_w, patch_jpeg: patch_jpeg, recognised: recognised})""",
     neo4j="""
 UNWIND $rows AS r
 MATCH (c:Circuit {id: r.circuit_id})
@@ -80,7 +83,7 @@ CREATE (c)-[:HAS]->(a:Act {id: r.id, circuit_id: r.circuit_id, image_id: r.image
                            kind: r.kind, model: r.model, cid: r.cid, layer: r.layer, channel: r.channel,
                            activation: r.activation, rank: r.rank, peak: r.peak, peak_ratio: r.peak_ratio,
                            peak_row: r.peak_row, peak_col: r.peak_col, grid_h: r.grid_h, grid_w: r.grid_w,
-                           patch_jpeg: r.patch_jpeg})
+                           patch_jpeg: r.patch_jpeg, recognised: r.recognised})
 RETURN a.id AS id, elementId(a) AS eid""",
     returns_element_ids=True,
 )
@@ -132,9 +135,11 @@ WHERE i.id = $image_id
 RETURN i.id AS id, i.path AS path, i.class AS class_name, i.class_index AS class_index,
        i.predicted AS predicted, i.predicted_index AS predicted_index, i.confidence AS confidence,
        i.metrics AS metrics, i.original_jpeg AS original_jpeg, i.mask_png AS mask_png,
-       i.explanation_jpeg AS explanation_jpeg"""
+       i.explanation_jpeg AS explanation_jpeg, i.target_rank AS target_rank, i.target_rank_e AS target_rank_e,
+       i.target_confidence AS target_confidence, i.target_confidence_e AS target_confidence_e,
+       i.criterion AS criterion, i.status AS status"""
 
-# -- the per-class aggregate cache (AGG edges between channels) ------------------------------------
+# -- the per-class summaries' stale marks (what they hold: cypher/summaries.py) ------------------------
 # An (:AggState {class, stale}) per class says whether its AGG edges still match its circuits: every
 # write or delete marks the classes it touches stale in its own transaction (first, so that it takes the
 # node's lock before a concurrent rebuild can clear the mark), and a rebuild clears the mark in the
@@ -160,11 +165,12 @@ SET s.stale = true"""
 
 MARK_BUILT = """
 MERGE (s:AggState {class: $cls})
-SET s.stale = false"""
+SET s.stale = false, s.version = $version"""
 
+# marked stale, or built by a version whose summaries held less (cypher.summaries.SUMMARY_VERSION)
 STALE_CLASSES = """
 MATCH (s:AggState)
-WHERE s.stale
+WHERE s.stale OR s.version IS NULL OR s.version < $version
 RETURN s.class AS class"""
 
 # classes whose aggregates were built before there were marks (a store from an earlier version)
@@ -177,34 +183,3 @@ WITH class, s
 WHERE s IS NULL
 RETURN class"""
 
-UNRECORDED_AGG_CLASSES = """
-MATCH (:Channel)-[g:AGG]->(:Channel)
-WITH DISTINCT g.class AS class
-OPTIONAL MATCH (s:AggState)
-WHERE s.class = class
-WITH class, s
-WHERE s IS NULL
-RETURN class"""
-
-DELETE_AGGREGATES = """
-MATCH (:Channel)-[g:AGG]->(:Channel)
-WHERE g.class = $cls
-DELETE g"""
-
-AGGREGATE_CLASS = """
-MATCH (a:Act)-[f:FLOW]->(b:Act)
-WHERE a.class = $cls
-RETURN a.model AS model, a.kind AS kind, a.cid AS src, b.cid AS dst, count(*) AS n, sum(f.weight) AS sum_w"""
-
-CREATE_AGGREGATES = Batch(
-    ladybug="""
-LOAD FROM $rows
-MATCH (s:Channel {id: src})
-MATCH (d:Channel {id: dst})
-CREATE (s)-[:AGG {class: $cls, kind: kind, n: n, sum_w: sum_w}]->(d)""",
-    neo4j="""
-UNWIND $rows AS r
-MATCH (s:Channel {id: r.src})
-MATCH (d:Channel {id: r.dst})
-CREATE (s)-[:AGG {class: $cls, kind: r.kind, n: r.n, sum_w: r.sum_w}]->(d)""",
-)

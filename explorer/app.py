@@ -181,9 +181,12 @@ def image_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
     with c3:
         _picture(record.explanation_jpeg, "explanation e = mask ⊙ x")
     numbers = tables.image_numbers(record, run("image_summary", image_id=image_id))
-    cols = st.columns(5)
+    cols = st.columns(6)
     for k, (label, value) in enumerate(numbers):
-        cols[k % 5].metric(label, value)
+        cols[k % 6].metric(label, value)
+    why = tables.status_note(record)
+    if why:
+        st.warning(why)
 
     drawn = cache.image_graphs(url, image_id, vis_assets())
     shared = drawn["shared"]
@@ -214,6 +217,12 @@ def class_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
                     help="Shared: what most of the class's images hold. Distinctive: what the class holds far "
                          "more often than the rest of the store.")
     support = c3.slider("Support: smallest fraction of the class's images", 0.0, 1.0, 0.5, 0.05, key="cls_support")
+    st.caption(tables.status_counts(run("class_status", cls=cls)))
+    if st.checkbox("Include images on which the model does not recognise the class", key="cls_unrecognised",
+                   help="By default the class questions leave out images whose status is 'not recognised' "
+                        "(the model ranks the class below 5th, or gives it under 1%): their masks explain "
+                        "nothing about the class."):
+        run = data.including_unrecognised(run)
     layers = data.class_layers(run, cls)
     if view == "Distinctive":
         _distinctive_view(run, cls, kind, support, layers, len(classes))
@@ -222,11 +231,11 @@ def class_page(url: str, run: Any, classes: list[dict[str, Any]]) -> None:
 
 
 def _shared_view(run: Any, cls: str, kind: str, support: float, layers: list[str]) -> None:
-    edges, source = data.consensus_edges(run, cls, kind, support)
+    edges = data.consensus_edges(run, cls, kind, support)
     freq = run("channel_frequency", cls=cls, kind=kind, min_fraction=0.0, limit=5000)
     st.subheader(f"Consensus circuit: edges in ≥ {support:.0%} of {cls}'s circuits")
     full = " — the display limit; raise the support to see the strongest" if len(edges) >= 300 else ""
-    st.caption(f"{len(edges)} edges{full} (from `{source}`). Node size: how often the channel is kept; "
+    st.caption(f"{len(edges)} edges{full} (from `shared_edges`). Node size: how often the channel is kept; "
                "edge width: share of images holding the edge.")
     sizes = graphs.channel_sizes(freq)
     _graph(graphs.edge_rows_graph(edges, layers=layers, weight_key="fraction", node_sizes=sizes,
@@ -253,7 +262,7 @@ def _distinctive_view(run: Any, cls: str, kind: str, support: float, layers: lis
     """What sets the class apart: its attribution graph, then its channels and edges ranked by log-odds.
 
     Two queries: `distinctive_channels` (the graph's nodes and the first table: one call, the second is
-    answered from the cache) and `consensus` (the graph's edges, from the aggregate cache), plus
+    answered from the cache) and `shared_edges` (the graph's edges, from the class summary), plus
     `distinctive_edges` (aggregates too) for the edge table; two-hop pathways only on request."""
     if n_classes < 2:
         st.info("The store holds one class: distinctive compares a class with the others; ingest another.")

@@ -46,13 +46,22 @@ def class_layers(run: Run, cls: str) -> list[str]:
     return []
 
 
-def consensus_edges(run: Run, cls: str, kind: str, min_fraction: float, limit: int = 300) -> tuple[list[dict], str]:
-    """A class's consensus edges at a support level: from the aggregate cache when it is built,
-    else computed live by `shared_edges`. Returns (rows, which query answered)."""
-    rows = run("consensus", cls=cls, kind=kind, min_fraction=min_fraction, limit=limit)
-    if rows:
-        return rows, "consensus"
-    return run("shared_edges", cls=cls, kind=kind, min_fraction=min_fraction, limit=limit), "shared_edges"
+def including_unrecognised(run: Run) -> Run:
+    """`run` with `include_unrecognised=True` given to every query that takes it (the class questions)."""
+    from cypher import get_query
+
+    def scoped(name: str, **params: Any) -> Any:
+        if any(p.name == "include_unrecognised" for p in get_query(name).params):
+            params.setdefault("include_unrecognised", True)
+        return run(name, **params)
+
+    return scoped
+
+
+def consensus_edges(run: Run, cls: str, kind: str, min_fraction: float, limit: int = 300) -> list[dict]:
+    """A class's consensus circuit at a support level: the edges in at least `min_fraction` of its images
+    (`shared_edges`, answered from the class summary, so its time does not grow with the class)."""
+    return run("shared_edges", cls=cls, kind=kind, min_fraction=min_fraction, limit=limit)
 
 
 def frequent_pathways(run: Run, cls: str, kind: str, min_fraction: float, limit: int = 100) -> list[dict]:
@@ -84,7 +93,7 @@ def class_attribution_graph(run: Run, cls: str, kind: str, *, per_layer: int = 5
         if r["log_odds"] > 0 and per.get(r["layer"], 0) < per_layer:
             chosen[r["cid"]] = r
             per[r["layer"]] = per.get(r["layer"], 0) + 1
-    edges, _ = consensus_edges(run, cls, kind, min_fraction, limit=100_000)
+    edges = consensus_edges(run, cls, kind, min_fraction, limit=100_000)
     inside = [r for r in edges if r["src"] in chosen and r["dst"] in chosen]
     inside.sort(key=lambda r: (-r["fraction"] * r["mean_weight"], r["src"], r["dst"]))
     return inside[:max_edges], {cid: r["support"] for cid, r in chosen.items()}
@@ -104,7 +113,7 @@ def channel_neighbours(run: Run, cid: str, cls: str, kind: str, limit: int = 10)
     """A channel's strongest upstream and downstream channels in a class's consensus (every edge the class's
     circuits hold, from the aggregate cache, else `shared_edges`): (edges into it, edges out of it), by
     share of the class's images x mean weight."""
-    edges, _ = consensus_edges(run, cls, kind, 0.0, limit=100_000)
+    edges = consensus_edges(run, cls, kind, 0.0, limit=100_000)
     def strength(r: dict) -> float:
         return r["fraction"] * abs(r["mean_weight"])
     up = sorted((r for r in edges if r["dst"] == cid), key=lambda r: (-strength(r), r["src"]))[:limit]

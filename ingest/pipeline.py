@@ -307,6 +307,8 @@ def _write_image(path: Path, sha: str, item: ExplainedImage, job: _Job) -> None:
         metrics=_image_metrics(m, item.edge_jaccard, explanation.metrics, classes, opts),
         original_jpeg=jpeg_bytes(ex.pixels), mask_png=png_bytes(ex.mask),
         explanation_jpeg=jpeg_bytes(ex.explanation),
+        target_rank=m["rank_x"], target_rank_e=m["rank_e"], target_confidence=m["confidence_x"],
+        target_confidence_e=m["confidence_e"], criterion=m["criterion"], status=m["status"],
     )
     t = time.perf_counter()
     try:

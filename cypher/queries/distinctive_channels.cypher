@@ -1,22 +1,25 @@
 // name: distinctive_channels
-// question: Which channels does a class keep in its circuits far more often than the rest of the store?
+// question: Which channels does a class keep in its circuits far more often than the rest of the store (from the class summaries)?
 // param: cls (str): class name
 // param: kind (str, default "explanation"): circuit kind, original or explanation
 // param: min_fraction (float, default 0.25): smallest share of the class's circuits that keep the channel
-// param: prior (float, default 0.5): pseudo-count added to each cell of the in/out x kept/not table
+// param: prior (float, default 0.5): pseudo-count added to each cell of the in/out x held/not table
 // param: limit (int, default 100): most rows returned
+// param: include_unrecognised (bool, default false): also count the images whose class the model does not recognise (status "not recognised")
 // columns: layer, cid, images, images_elsewhere, support, support_elsewhere, lift, log_odds, z, mean_activation
-MATCH (c:Circuit)
-WHERE c.kind = $kind
-WITH sum(CASE WHEN c.class = $cls THEN 1 ELSE 0 END) AS total_in, count(c) AS total
+MATCH (t:AggTotal)
+WHERE t.kind = $kind
+WITH sum(CASE WHEN t.class = $cls THEN CASE WHEN $include_unrecognised THEN t.n_all ELSE t.n END ELSE 0 END) AS total_in, sum(CASE WHEN $include_unrecognised THEN t.n_all ELSE t.n END) AS total
 WHERE total_in > 0
-MATCH (x:Act)
-WHERE x.class = $cls AND x.kind = $kind
-WITH total_in, total, x.layer AS layer, x.cid AS cid, count(*) AS n_in, avg(x.activation) AS mean_activation
-WHERE n_in >= $min_fraction * total_in
-OPTIONAL MATCH (o:Act)
-WHERE o.cid = cid AND o.kind = $kind AND o.class <> $cls
-WITH layer, cid, n_in, count(o) AS n_out, total_in, total - total_in AS total_out, mean_activation
+MATCH (k:Class)-[g:CLASS_CHANNEL]->(ch:Channel)
+WHERE k.name = $cls AND g.kind = $kind
+WITH total_in, total, ch, CASE WHEN $include_unrecognised THEN g.n_all ELSE g.n END AS n_in,
+     CASE WHEN $include_unrecognised THEN g.sum_a_all ELSE g.sum_a END AS sum_a
+WHERE n_in > 0 AND n_in >= $min_fraction * total_in
+OPTIONAL MATCH (o:Class)-[h:CLASS_CHANNEL]->(ch)
+WHERE h.kind = $kind AND o.name <> $cls
+WITH total_in, total - total_in AS total_out, ch.layer AS layer, ch.cid AS cid, n_in,
+     sum_a / n_in AS mean_activation, coalesce(sum(CASE WHEN $include_unrecognised THEN h.n_all ELSE h.n END), 0) AS n_out
 WITH layer, cid, n_in, n_out, total_in, total_out, mean_activation,
      n_in + $prior AS a, total_in - n_in + $prior AS b, n_out + $prior AS c, total_out - n_out + $prior AS d
 WITH layer, cid, n_in, n_out, total_in, total_out, mean_activation, a, b, c, d,

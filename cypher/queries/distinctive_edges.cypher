@@ -1,21 +1,25 @@
 // name: distinctive_edges
-// question: Which edges does a class hold far more often than the rest of the store (read from the aggregate cache)?
+// question: Which edges does a class hold far more often than the rest of the store (from the class summaries)?
 // param: cls (str): class name
 // param: kind (str, default "explanation"): circuit kind, original or explanation
 // param: min_fraction (float, default 0.25): smallest share of the class's circuits that hold the edge
 // param: prior (float, default 0.5): pseudo-count added to each cell of the in/out x held/not table
 // param: limit (int, default 100): most rows returned
+// param: include_unrecognised (bool, default false): also count the images whose class the model does not recognise (status "not recognised")
 // columns: src, dst, images, images_elsewhere, support, support_elsewhere, lift, log_odds, z, mean_weight
-MATCH (c:Circuit)
-WHERE c.kind = $kind
-WITH sum(CASE WHEN c.class = $cls THEN 1 ELSE 0 END) AS total_in, count(c) AS total
+MATCH (t:AggTotal)
+WHERE t.kind = $kind
+WITH sum(CASE WHEN t.class = $cls THEN CASE WHEN $include_unrecognised THEN t.n_all ELSE t.n END ELSE 0 END) AS total_in, sum(CASE WHEN $include_unrecognised THEN t.n_all ELSE t.n END) AS total
 WHERE total_in > 0
-MATCH (s:Channel)-[g:AGG]->(d:Channel)
-WHERE g.class = $cls AND g.kind = $kind AND g.n >= $min_fraction * total_in
-OPTIONAL MATCH (s)-[o:AGG]->(d)
-WHERE o.kind = $kind AND o.class <> $cls
-WITH total_in, total - total_in AS total_out, s.cid AS src, d.cid AS dst, g.n AS n_in,
-     g.sum_w / g.n AS mean_weight, coalesce(sum(o.n), 0) AS n_out
+MATCH (k:Class)-[g:CLASS_EDGE]->(s:Channel)
+WHERE k.name = $cls AND g.kind = $kind
+WITH total_in, total, s, g.dst AS dst, CASE WHEN $include_unrecognised THEN g.n_all ELSE g.n END AS n_in,
+     CASE WHEN $include_unrecognised THEN g.sum_w_all ELSE g.sum_w END AS sum_w
+WHERE n_in > 0 AND n_in >= $min_fraction * total_in
+OPTIONAL MATCH (o:Class)-[h:CLASS_EDGE]->(s)
+WHERE h.kind = $kind AND h.dst = dst AND o.name <> $cls
+WITH total_in, total - total_in AS total_out, s.cid AS src, dst, n_in, sum_w / n_in AS mean_weight,
+     coalesce(sum(CASE WHEN $include_unrecognised THEN h.n_all ELSE h.n END), 0) AS n_out
 WITH src, dst, n_in, n_out, total_in, total_out, mean_weight,
      n_in + $prior AS a, total_in - n_in + $prior AS b, n_out + $prior AS c, total_out - n_out + $prior AS d
 WITH src, dst, n_in, n_out, total_in, total_out, mean_weight, a, b, c, d,

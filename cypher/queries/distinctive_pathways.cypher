@@ -5,18 +5,20 @@
 // param: min_fraction (float, default 0.25): smallest share of the class's circuits that hold the pathway
 // param: prior (float, default 0.5): pseudo-count added to each cell of the in/out x held/not table
 // param: limit (int, default 50): most rows returned
+// param: include_unrecognised (bool, default false): also count the images whose class the model does not recognise (status "not recognised")
 // columns: src, mid, dst, images, images_elsewhere, support, support_elsewhere, lift, log_odds, z, mean_weight
 MATCH (c:Circuit)
-WHERE c.kind = $kind
+WHERE c.kind = $kind AND (coalesce(c.recognised, true) OR $include_unrecognised)
 WITH sum(CASE WHEN c.class = $cls THEN 1 ELSE 0 END) AS total_in, count(c) AS total
 WHERE total_in > 0
 MATCH (x:Act)-[f:FLOW]->(y:Act)-[h:FLOW]->(z:Act)
-WHERE x.class = $cls AND x.kind = $kind
+WHERE x.class = $cls AND x.kind = $kind AND (coalesce(x.recognised, true) OR $include_unrecognised)
 WITH total_in, total, x.cid AS src, y.cid AS mid, z.cid AS dst, count(*) AS n_in,
      avg(f.weight * h.weight) AS mean_weight
 WHERE n_in >= $min_fraction * total_in
 OPTIONAL MATCH (p:Act)-[:FLOW]->(q:Act)-[:FLOW]->(r:Act)
 WHERE p.cid = src AND q.cid = mid AND r.cid = dst AND p.kind = $kind AND p.class <> $cls
+  AND (coalesce(p.recognised, true) OR $include_unrecognised)
 WITH src, mid, dst, n_in, count(p) AS n_out, total_in, total - total_in AS total_out, mean_weight
 WITH src, mid, dst, n_in, n_out, total_in, total_out, mean_weight,
      n_in + $prior AS a, total_in - n_in + $prior AS b, n_out + $prior AS c, total_out - n_out + $prior AS d

@@ -15,5 +15,5 @@ OPTIONAL MATCH (:Act)-[l:LOGIT]->(:Class)
 WITH classes, images, circuits, acts, flow_edges, count(l) AS logit_links
 OPTIONAL MATCH (ch:Channel)
 WITH classes, images, circuits, acts, flow_edges, logit_links, count(ch) AS channels
-OPTIONAL MATCH (:Channel)-[g:AGG]->(:Channel)
+OPTIONAL MATCH (:Class)-[g:CLASS_EDGE]->(:Channel)
 RETURN classes, images, circuits, acts, flow_edges, logit_links, channels, count(g) AS aggregates

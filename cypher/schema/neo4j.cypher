@@ -12,6 +12,8 @@ CREATE INDEX circuit_image IF NOT EXISTS FOR (c:Circuit) ON (c.image_id);
 CREATE INDEX circuit_class IF NOT EXISTS FOR (c:Circuit) ON (c.class);
 CREATE INDEX act_class IF NOT EXISTS FOR (a:Act) ON (a.class);
 CREATE INDEX act_cid IF NOT EXISTS FOR (a:Act) ON (a.cid);
-CREATE INDEX agg_class IF NOT EXISTS FOR ()-[g:AGG]-() ON (g.class);
+CREATE INDEX aggtotal_class IF NOT EXISTS FOR (t:AggTotal) ON (t.class);
 // The channel atlas: Act.peak, peak_ratio, peak_row, peak_col, grid_h, grid_w and patch_jpeg (bytes) are plain
 // properties; channel_examples finds a channel's acts through act_cid and orders them by peak.
+// The per-class summaries (cypher/summaries.py): AggTotal nodes, CLASS_EDGE, CLASS_CHANNEL and CLASS_PATH
+// relationships from the Class node (found through class_name), so a class question reads only its own.

@@ -49,7 +49,10 @@ def image_numbers(record: Any, summaries: Sequence[dict[str, Any]] = ()) -> list
         by_kind[s.get("kind")] = {**(sm or {}), "mask_area": s.get("mask_area"), "confidence": s.get("confidence")}
     expl, orig = by_kind.get("explanation", {}), by_kind.get("original", {})
     kept = _get(m, "label_kept", "kept_label")
+    rank_x, rank_e = getattr(record, "target_rank", 1), getattr(record, "target_rank_e", 1)
     return [
+        ("status", str(getattr(record, "status", "kept"))),
+        ("class rank x → e", f"{ordinal(rank_x)} → {ordinal(rank_e)}"),
         ("given class", f"{record.class_name} ({record.class_index})"),
         ("predicted on x", f"{record.predicted} ({record.predicted_index})"),
         ("predicted on e", str(m.get("predicted_e_name") or "—")),
@@ -80,13 +83,52 @@ def picture(data: bytes | None) -> bytes | None:
         return None
 
 
+STATUS_BADGES = {"not kept": "⚠ not kept", "not recognised": "⊘ not recognised"}  # "kept" needs no badge
+
+
+def ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
 def image_label(row: dict[str, Any]) -> str:
-    """Gallery and select-box label of a class_images row: file name, confidence, agreement."""
+    """Gallery and select-box label of a class_images row: file name, confidence, agreement, and a badge
+    when the class is not the model's top-1 (its rank) or the explanation did not keep its evidence."""
     path = str(row.get("path") or row.get("image_id"))
     name = path.rsplit("/", 1)[-1]
     conf = row.get("confidence")
     mark = "" if row.get("agrees", True) else " ✗"
+    rank = row.get("target_rank") or 1
+    mark += f" · class {ordinal(int(rank))}" if rank != 1 else ""
+    badge = STATUS_BADGES.get(row.get("status") or "kept")
+    mark += f" · {badge}" if badge else ""
     return f"{name} · {100 * conf:.0f}%{mark}" if is_number(conf) else f"{name}{mark}"
+
+
+def status_note(record: Any) -> str | None:
+    """Why an image's explanation is not an explanation of its class, in words; None when it is."""
+    status = getattr(record, "status", "kept")
+    rank, p = getattr(record, "target_rank", 1), getattr(record, "target_confidence", None)
+    seen = f"the model ranks {record.class_name} {ordinal(rank)} on this photo" + (
+        f" (probability {100 * p:.1f}%)" if is_number(p) else "")
+    if status == "not recognised":
+        return (f"Not recognised: {seen}, so the mask explains nothing about the class; this image is left out "
+                "of the class's shared and distinctive questions unless they are asked to include it.")
+    if status == "not kept":
+        want = ("stay the top-1" if getattr(record, "criterion", "top1") == "top1"
+                else "keep its rank and probability")
+        return f"Evidence not kept: {seen}, and on the explanation it does not {want}."
+    return None
+
+
+def status_counts(rows: Sequence[dict[str, Any]]) -> str:
+    """class_status rows → one line: images by the class's rank on them, and by status."""
+    bands, statuses = {}, {}
+    for r in rows:
+        bands[r["rank_band"]] = bands.get(r["rank_band"], 0) + int(r["images"])
+        statuses[r["status"]] = statuses.get(r["status"], 0) + int(r["images"])
+    rank = " / ".join(f"{bands.get(b, 0)} {b}" for b in ("1st", "2nd-5th", "lower"))
+    status = " / ".join(f"{statuses.get(k, 0)} {k}" for k in ("kept", "not kept", "not recognised"))
+    return f"class ranked by the model: {rank} · status: {status}"
 
 
 def image_labels(rows: Sequence[dict[str, Any]]) -> dict[str, str]:

@@ -1,15 +1,16 @@
-"""The class summaries (AGG edges) as stored, and as recomputed from the stored circuits: every check of
+"""The class summaries (CLASS_EDGE summaries) as stored, and as recomputed from the stored circuits: every check of
 'summaries are never stale' compares the two."""
 
 from __future__ import annotations
 
 from cypher import open_store
 
-STORED = ("MATCH (s:Channel)-[g:AGG]->(d:Channel) "
-          "RETURN g.class AS class, g.kind AS kind, s.id AS src, d.id AS dst, g.n AS n, g.sum_w AS sum_w")
+STORED = ("MATCH (k:Class)-[g:CLASS_EDGE]->(s:Channel) "
+          "RETURN k.name AS class, g.kind AS kind, s.id AS src, s.model + '|' + g.dst AS dst, g.n AS n, g.n_all AS n_all, "
+          "g.sum_w_all AS sum_w")
 RECOMPUTED = ("MATCH (a:Act)-[f:FLOW]->(b:Act) "
               "RETURN a.class AS class, a.kind AS kind, a.model AS model, a.cid AS src, b.cid AS dst, "
-              "count(*) AS n, sum(f.weight) AS sum_w")
+              "sum(CASE WHEN a.recognised THEN 1 ELSE 0 END) AS n, count(*) AS n_all, sum(f.weight) AS sum_w")
 
 
 def _key(rows, model_in_ids: bool):
@@ -17,13 +18,14 @@ def _key(rows, model_in_ids: bool):
     for r in rows:
         src, dst = (r["src"], r["dst"]) if model_in_ids else (f"{r['model']}|{r['src']}", f"{r['model']}|{r['dst']}")
         key = (r["class"], r["kind"], src, dst)
-        assert key not in out, f"two AGG edges for {key}"
-        out[key] = (int(r["n"]), round(float(r["sum_w"]), 6))
+        assert key not in out, f"two edge summaries for {key}"
+        out[key] = (int(r["n"]), int(r["n_all"]), round(float(r["sum_w"]), 6))
     return out
 
 
 def summaries(url: str) -> tuple[dict, dict]:
-    """(stored AGG edges, the same recomputed from the circuits), keyed (class, kind, src, dst) -> (n, sum_w)."""
+    """(stored edge summaries, the same recomputed from the circuits), keyed (class, kind, src, dst) -> (recognised
+    images, all images, weight sum over all)."""
     with open_store(url, read_only=True) as s:
         return _key(s.run_cypher(STORED), True), _key(s.run_cypher(RECOMPUTED), False)
 
@@ -42,5 +44,6 @@ def assert_summaries_fresh(url: str) -> None:
         assert s.stale_classes() == []
         for c in s.run("classes"):
             for kind in ("original", "explanation"):
-                rows = s.run("consensus", cls=c["class"], kind=kind, min_fraction=0.0, limit=100_000)
+                rows = s.run("shared_edges", cls=c["class"], kind=kind, min_fraction=0.0, limit=100_000,
+                             include_unrecognised=True)
                 assert all(r["fraction"] <= 1.0 for r in rows), (c["class"], kind)

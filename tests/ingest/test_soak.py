@@ -121,7 +121,7 @@ class Readers:
                 store.run("image_summary", image_id=images[-1]["image_id"])
                 store.run("image_circuit", image_id=images[-1]["image_id"], kind="explanation")
         elif what == 4:
-            store.run("consensus", cls="cheetah", kind="explanation", min_fraction=0.5, limit=50)
+            store.run("shared_edges", cls="cheetah", kind="explanation", min_fraction=0.5, limit=50)
             store.run("classes")
         else:
             store.run("channel_frequency", cls="cheetah", kind="explanation", min_fraction=0.0, limit=50)

@@ -37,8 +37,13 @@ class Reference:
                 for link in c.logit_links:
                     self.class_index.setdefault(link.class_name, link.class_index)
 
-    def _of(self, cls: str, kind: str) -> list[nx.DiGraph]:
-        return [g for (img, k), g in self.graphs.items() if k == kind and self.images[img].class_name == cls]
+    def _counted(self, img: str, include_unrecognised: bool) -> bool:
+        """Class questions count an image unless the model does not recognise its class (and not asked to)."""
+        return include_unrecognised or self.images[img].recognised
+
+    def _of(self, cls: str, kind: str, include_unrecognised: bool = False) -> list[nx.DiGraph]:
+        return [g for (img, k), g in self.graphs.items()
+                if k == kind and self.images[img].class_name == cls and self._counted(img, include_unrecognised)]
 
     def classes(self):
         groups = defaultdict(list)
@@ -50,8 +55,15 @@ class Reference:
 
     def class_images(self, cls, limit=1000):
         rows = [{"image_id": r.id, "path": r.path, "predicted": r.predicted, "confidence": r.confidence,
-                 "agrees": r.agrees} for r in self.images.values() if r.class_name == cls]
+                 "agrees": r.agrees, "target_rank": r.target_rank, "status": r.status}
+                for r in self.images.values() if r.class_name == cls]
         return _top(rows, lambda r: (-r["confidence"], r["image_id"]), limit)
+
+    def class_status(self, cls):
+        counts = Counter(("1st" if r.target_rank == 1 else "2nd-5th" if r.target_rank <= 5 else "lower", r.status)
+                         for r in self.images.values() if r.class_name == cls)
+        rows = [{"rank_band": band, "status": status, "images": n} for (band, status), n in counts.items()]
+        return _top(rows, lambda r: (r["rank_band"], r["status"]), None)
 
     def image_summary(self, image_id):
         rows = [{"kind": c.kind, "model": c.model, "config": c.config_hash, "layers": list(c.layers),
@@ -84,24 +96,22 @@ class Reference:
                  "weight": d["weight"]} for u, v, d in g.edges(data=True) if d["rel"] == "LOGIT"]
         return _top(rows, lambda r: (-r["weight"], r["src"], r["class"]), None)
 
-    def _edge_counts(self, cls, kind):
+    def _edge_counts(self, cls, kind, include_unrecognised=False):
         weights = defaultdict(list)
-        for g in self._of(cls, kind):
+        for g in self._of(cls, kind, include_unrecognised):
             for u, v, w in _flow(g):
                 weights[(u, v)].append(w)
         return weights
 
-    def shared_edges(self, cls, kind="explanation", min_fraction=0.5, limit=100):
-        total = len(self._of(cls, kind))
+    def shared_edges(self, cls, kind="explanation", min_fraction=0.5, limit=100, include_unrecognised=False):
+        total = len(self._of(cls, kind, include_unrecognised))
         rows = [{"src": u, "dst": v, "images": len(ws), "fraction": len(ws) / total, "mean_weight": fmean(ws)}
-                for (u, v), ws in self._edge_counts(cls, kind).items() if len(ws) >= min_fraction * total]
+                for (u, v), ws in self._edge_counts(cls, kind, include_unrecognised).items()
+                if len(ws) >= min_fraction * total]
         return _top(rows, lambda r: (-r["images"], -r["mean_weight"], r["src"], r["dst"]), limit)
 
-    def consensus(self, cls, kind="explanation", min_fraction=0.5, limit=200):
-        return self.shared_edges(cls, kind, min_fraction, limit)
-
-    def channel_frequency(self, cls, kind="explanation", min_fraction=0.0, limit=500):
-        graphs = self._of(cls, kind)
+    def channel_frequency(self, cls, kind="explanation", min_fraction=0.0, limit=500, include_unrecognised=False):
+        graphs = self._of(cls, kind, include_unrecognised)
         acts = defaultdict(list)
         for g in graphs:
             for n, d in g.nodes(data=True):
@@ -111,13 +121,17 @@ class Reference:
                  "mean_activation": fmean(a)} for (layer, cid), a in acts.items() if len(a) >= min_fraction * len(graphs)]
         return _top(rows, lambda r: (r["layer"], -r["images"], r["cid"]), limit)
 
-    def compare_classes(self, cls_a, cls_b, kind="explanation", min_fraction=0.5, max_fraction=0.1, limit=100):
-        total_a, total_b = len(self._of(cls_a, kind)), len(self._of(cls_b, kind))
+    def compare_classes(self, cls_a, cls_b, kind="explanation", min_fraction=0.5, max_fraction=0.1, limit=100,
+                        include_unrecognised=False):
+        """Edges that cls_a holds (at least once) in at least min_fraction of its circuits, and that cls_b
+        holds in at most max_fraction of its."""
+        inc = include_unrecognised
+        total_a, total_b = len(self._of(cls_a, kind, inc)), len(self._of(cls_b, kind, inc))
         if not total_a or not total_b:
             return []
-        a, b = self._edge_counts(cls_a, kind), self._edge_counts(cls_b, kind)
+        a, b = self._edge_counts(cls_a, kind, inc), self._edge_counts(cls_b, kind, inc)
         rows = []
-        for key in set(a) | set(b):
+        for key in a:
             n_a, n_b = len(a.get(key, [])), len(b.get(key, []))
             if n_a >= min_fraction * total_a and n_b <= max_fraction * total_b:
                 rows.append({"src": key[0], "dst": key[1], "images_a": n_a, "images_b": n_b,
@@ -197,24 +211,24 @@ class Reference:
                         out[(a, b, d)].append(flow[a][b]["weight"] * flow[b][d]["weight"])
         return out
 
-    def channel_pathways(self, cid, cls, kind="explanation", limit=50):
-        graphs = self._of(cls, kind)
+    def channel_pathways(self, cid, cls, kind="explanation", limit=50, include_unrecognised=False):
+        graphs = self._of(cls, kind, include_unrecognised)
         rows = [{"src": a, "via": b, "dst": d, "images": len(ws), "fraction": len(ws) / len(graphs),
                  "mean_weight": fmean(ws)} for (a, b, d), ws in self._paths(graphs, via=cid).items()]
         return _top(rows, lambda r: (-r["images"], -r["mean_weight"], r["src"], r["dst"]), limit)
 
-    def frequent_pathways(self, cls, kind="explanation", min_fraction=0.5, limit=100):
-        graphs = self._of(cls, kind)
+    def frequent_pathways(self, cls, kind="explanation", min_fraction=0.5, limit=100, include_unrecognised=False):
+        graphs = self._of(cls, kind, include_unrecognised)
         rows = [{"src": a, "via": b, "dst": d, "images": len(ws), "fraction": len(ws) / len(graphs),
                  "mean_weight": fmean(ws)} for (a, b, d), ws in self._paths(graphs).items()
                 if len(ws) >= min_fraction * len(graphs)]
         return _top(rows, lambda r: (-r["images"], -r["mean_weight"], r["src"], r["via"], r["dst"]), limit)
 
-    def _distinctive(self, cls, kind, held, min_fraction, prior, limit, key_columns, extra):
+    def _distinctive(self, cls, kind, held, min_fraction, prior, limit, key_columns, extra, include_unrecognised):
         """The distinctive_* queries: `held(graph)` -> {key: value} per circuit; a key's support inside the
         class and in every other class's circuits of this kind, smoothed log-odds, z and lift."""
-        inside = self._of(cls, kind)
-        total = sum(1 for (_, k) in self.graphs if k == kind)
+        inside = self._of(cls, kind, include_unrecognised)
+        total = sum(1 for (img, k) in self.graphs if k == kind and self._counted(img, include_unrecognised))
         total_in, total_out = len(inside), total - len(inside)
         if not total_in:
             return []
@@ -223,7 +237,7 @@ class Reference:
             for key, v in held(g).items():
                 values[key].append(v)
         for (img, k), g in self.graphs.items():
-            if k == kind and self.images[img].class_name != cls:
+            if k == kind and self.images[img].class_name != cls and self._counted(img, include_unrecognised):
                 for key in held(g):
                     n_out[key] += 1
         rows = []
@@ -242,19 +256,24 @@ class Reference:
         return _top(rows, lambda r: (-round(r["log_odds"], 9), -r["images"], *(r[k] for k in key_columns if k != "layer")),
                     limit)
 
-    def distinctive_edges(self, cls, kind="explanation", min_fraction=0.25, prior=0.5, limit=100):
+    def distinctive_edges(self, cls, kind="explanation", min_fraction=0.25, prior=0.5, limit=100,
+                          include_unrecognised=False):
         return self._distinctive(cls, kind, lambda g: {(u, v): w for u, v, w in _flow(g)}, min_fraction, prior,
-                                 limit, ("src", "dst"), "mean_weight")
+                                 limit, ("src", "dst"), "mean_weight", include_unrecognised)
 
-    def distinctive_channels(self, cls, kind="explanation", min_fraction=0.25, prior=0.5, limit=100):
+    def distinctive_channels(self, cls, kind="explanation", min_fraction=0.25, prior=0.5, limit=100,
+                             include_unrecognised=False):
         def held(g):
             return {(d["layer"], n): d["activation"] for n, d in g.nodes(data=True) if d["node_type"] == "channel"}
-        return self._distinctive(cls, kind, held, min_fraction, prior, limit, ("layer", "cid"), "mean_activation")
+        return self._distinctive(cls, kind, held, min_fraction, prior, limit, ("layer", "cid"), "mean_activation",
+                                 include_unrecognised)
 
-    def distinctive_pathways(self, cls, kind="explanation", min_fraction=0.25, prior=0.5, limit=50):
+    def distinctive_pathways(self, cls, kind="explanation", min_fraction=0.25, prior=0.5, limit=50,
+                             include_unrecognised=False):
         def held(g):
             return {key: ws[0] for key, ws in self._paths([g]).items()}
-        return self._distinctive(cls, kind, held, min_fraction, prior, limit, ("src", "mid", "dst"), "mean_weight")
+        return self._distinctive(cls, kind, held, min_fraction, prior, limit, ("src", "mid", "dst"), "mean_weight",
+                                 include_unrecognised)
 
     def similar_images(self, image_id, kind="explanation", limit=10):
         """IDF-weighted Jaccard of channel sets: a channel held by df of the n circuits weighs ln(n / df)."""
@@ -285,6 +304,6 @@ class Reference:
                  "aggregates": aggregates}]
 
     def aggregates(self) -> int:
-        """AGG edges after rebuilding every class: one per (class, kind, model, src, dst)."""
+        """Edge summaries (CLASS_EDGE) after rebuilding every class: one per (class, kind, model, src, dst)."""
         return len({(self.images[c.image_id].class_name, c.kind, c.model, e.src, e.dst)
                     for c in self.circuits.values() for e in c.edges})

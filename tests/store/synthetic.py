@@ -107,6 +107,12 @@ def iter_dataset(class_names: list[str], images_per_class: int, *, shape: Shape 
                 confidence=round(rng.uniform(0.3, 1.0), 4), metrics={"kept_label": True},
                 original_jpeg=b"\x89PNG\r\n\x1a\n" + img.encode(), mask_png=b"\x89PNG mask " + bytes([0, 255]),
                 explanation_jpeg=b"",
+                # every 5th image of a class: the model does not recognise the class (ranked below 5th)
+                **({"target_rank": 9, "target_rank_e": 7, "target_confidence": 0.004, "target_confidence_e": 0.006,
+                    "criterion": "rank_and_probability", "status": "not recognised"} if k % 5 == 4 else
+                   {"target_rank": 1 + (k % 3 == 2), "target_rank_e": 1, "target_confidence": 0.6,
+                    "target_confidence_e": 0.7, "criterion": "top1" if k % 3 != 2 else "rank_and_probability",
+                    "status": "kept" if k % 7 != 6 else "not kept"}),
             )
             circuits = [_circuit(rng, img, "original", ci, class_names, shape, shape.keep_original, prefs),
                         _circuit(rng, img, "explanation", ci, class_names, shape, shape.keep_explanation, prefs)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -9,11 +10,11 @@ import sys
 import pytest
 
 from cypher import get_query, list_queries, open_store
-from cypher.queries import QUERY_DIR
+from cypher.queries import QUERY_DIR, SCAN_DIR, scan_query
 
 from .conftest import BACKENDS, empty_store
 from .reference import Reference
-from .synthetic import make_dataset
+from .synthetic import Shape, make_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLASSES = ["goldfinch", "tabby cat", "magpie"]
@@ -42,22 +43,29 @@ def cases():
     yield "store_stats", {}
     for cls in CLASSES + ["no such class"]:
         yield "class_images", {"cls": cls}
+        yield "class_status", {"cls": cls}
         for kind in ("original", "explanation"):
             for frac in (0.0, 0.5, 0.8):
                 yield "shared_edges", {"cls": cls, "kind": kind, "min_fraction": frac, "limit": 1000}
-                yield "consensus", {"cls": cls, "kind": kind, "min_fraction": frac, "limit": 1000}
                 yield "frequent_pathways", {"cls": cls, "kind": kind, "min_fraction": frac, "limit": 1000}
+            yield "shared_edges", {"cls": cls, "kind": kind, "min_fraction": 0.3, "include_unrecognised": True}
+            yield "frequent_pathways", {"cls": cls, "kind": kind, "min_fraction": 0.3, "include_unrecognised": True}
             yield "channel_frequency", {"cls": cls, "kind": kind, "min_fraction": 0.3}
+            yield "channel_frequency", {"cls": cls, "kind": kind, "include_unrecognised": True}
             for name in ("distinctive_edges", "distinctive_channels", "distinctive_pathways"):
                 yield name, {"cls": cls, "kind": kind, "min_fraction": 0.3, "limit": 1000}
                 yield name, {"cls": cls, "kind": kind, "min_fraction": 0.0, "prior": 1.0, "limit": 7}
+                yield name, {"cls": cls, "kind": kind, "min_fraction": 0.2, "include_unrecognised": True}
             for cid in CIDS[:3]:
                 yield "channel_pathways", {"cid": cid, "cls": cls, "kind": kind}
+            yield "channel_pathways", {"cid": CIDS[1], "cls": cls, "kind": kind, "include_unrecognised": True}
     yield "shared_edges", {"cls": CLASSES[0], "limit": 3}
     yield "class_images", {"cls": CLASSES[1], "limit": 2}
     for a in CLASSES:
         for b in CLASSES:
             yield "compare_classes", {"cls_a": a, "cls_b": b, "min_fraction": 0.3, "max_fraction": 0.2}
+            yield "compare_classes", {"cls_a": a, "cls_b": b, "min_fraction": 0.0, "max_fraction": 0.5,
+                                      "include_unrecognised": True}
     yield "compare_classes", {"cls_a": CLASSES[0], "cls_b": "no such class"}
     for cid in CIDS:
         yield "channel_images", {"cid": cid, "kind": "original", "limit": 5}
@@ -128,18 +136,48 @@ def test_no_parallel_relationships(loaded):
     assert pairs and len(pairs) == len(set(pairs))
 
 
-def test_consensus_is_a_cache_rebuilt_per_class(store_url):
-    """AGG reflects the circuits only after rebuild_aggregates; rebuilding replaces, never adds."""
+def test_class_summaries_are_rebuilt_per_class(store_url):
+    """The summaries reflect the circuits only after rebuild_aggregates; rebuilding replaces, never adds."""
     with open_store(store_url) as s:
         for rec, circuits in DATA[:6]:
             s.write_circuits(rec, circuits)
-        assert s.run("consensus", cls=CLASSES[0]) == []
+        assert s.run("shared_edges", cls=CLASSES[0]) == []
         n = s.rebuild_aggregates(CLASSES[0])
         assert s.rebuild_aggregates(CLASSES[0]) == n
         assert s.stats()["aggregates"] == n
         ref = Reference(DATA[:6])
-        assert_rows(s.run("consensus", cls=CLASSES[0], limit=1000),
-                    ref.consensus(CLASSES[0], limit=1000), "consensus")
+        for name in ("shared_edges", "frequent_pathways", "channel_frequency"):
+            assert_rows(s.run(name, cls=CLASSES[0], min_fraction=0.0, limit=1000),
+                        getattr(ref, name)(CLASSES[0], min_fraction=0.0, limit=1000), name)
+
+
+SUMMARISED = ("shared_edges", "frequent_pathways", "channel_frequency", "distinctive_edges", "distinctive_channels",
+              "compare_classes")
+
+
+def test_questions_from_the_summaries_equal_their_scanning_forms(loaded):
+    """Each class question answered from the summaries gives the rows its scanning form (every circuit
+    read) gives, for every parameter set of the contract, on both backends."""
+    checked = set()
+    for name, params in cases():
+        if name in SUMMARISED:
+            assert_rows(loaded.run(name, **params), loaded.run_query(scan_query(name), **params),
+                        f"{loaded.backend} {name}{params} against its scan")
+            checked.add(name)
+    assert checked == set(SUMMARISED) == {p.stem for p in SCAN_DIR.glob("*.cypher")}
+
+
+def test_unrecognised_images_stay_out_of_class_questions_unless_asked(loaded):
+    """The synthetic data holds unrecognised images (every 5th of a class): they change the answers only
+    when `include_unrecognised` is set, and the class's totals count them only then."""
+    cls = CLASSES[0]
+    unrecognised = [rec for rec, _ in DATA if rec.class_name == cls and not rec.recognised]
+    assert len(unrecognised) == 1
+    by_default = loaded.run("channel_frequency", cls=cls, kind="original")
+    included = loaded.run("channel_frequency", cls=cls, kind="original", include_unrecognised=True)
+    n = len([rec for rec, _ in DATA if rec.class_name == cls])
+    assert {round(r["images"] / r["fraction"], 6) for r in by_default} == {n - 1}
+    assert {round(r["images"] / r["fraction"], 6) for r in included} == {n}
 
 
 def test_store_modules_do_not_import_torch():
@@ -169,3 +207,27 @@ def test_query_headers_parse_and_name_their_files():
         assert q["description"].endswith("?") and q["columns"], q["name"]
         for p in q["params"]:
             assert p["type"] in ("str", "int", "float", "bool") and p["help"], (q["name"], p)
+
+
+def test_a_large_class_summary_keeps_the_edges_held_by_one_percent_of_its_images(store_url):
+    """Above 100 images a class's edge summary leaves out the edges held by under 1% of its images, so its
+    size does not grow with the images: at a support of 1% or more the answers equal the scan's; at 0 they
+    lack exactly the edges held by fewer images (here: by one of 150)."""
+    from cypher.summaries import EDGE_FLOOR
+
+    data = make_dataset(["big"], 150, shape=Shape(layers=3, pool=40, keep_original=5, keep_explanation=4), seed=11)
+    with open_store(store_url) as s:
+        for rec, circuits in data:
+            s.write_circuits(rec, circuits)
+        s.rebuild_stale()
+        floor = math.ceil(EDGE_FLOOR * 150)
+        for kind in ("original", "explanation"):
+            params = {"cls": "big", "kind": kind, "limit": 100_000}
+            assert_rows(s.run("shared_edges", min_fraction=0.01, **params),
+                        s.run_query(scan_query("shared_edges"), min_fraction=0.01, **params), "shared_edges at 1%")
+            # the floor counts every image (30 of the 150 are unrecognised), so compare over all of them
+            everything = s.run_query(scan_query("shared_edges"), min_fraction=0.0, include_unrecognised=True, **params)
+            kept = s.run("shared_edges", min_fraction=0.0, include_unrecognised=True, **params)
+            rare = [r for r in everything if r["images"] < floor]
+            assert rare and len(kept) == len(everything) - len(rare)
+            assert_rows(kept, [r for r in everything if r["images"] >= floor], "shared_edges at 0")

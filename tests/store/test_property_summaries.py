@@ -1,4 +1,4 @@
-"""Class summaries (the AGG cache) are never stale, as a property (issue 15 part 3).
+"""Class summaries (the class summaries) are never stale, as a property (issue 15 part 3).
 
 Hypothesis draws random sequences of what users do to a store: ingest some images under a class on the
 tiny model (a rerun resumes, skipping what is stored), `--force`, the same files under another class

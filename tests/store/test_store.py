@@ -160,6 +160,7 @@ def test_hostile_class_names_and_paths_are_stored_verbatim_and_change_nothing_el
     hostile = make_dataset(HOSTILE, 1, seed=5, path_prefix="/tmp/'; DROP `x` \"}) //")
     for rec, circuits in hostile:
         s.write_circuits(rec, circuits)
+    assert sorted(s.rebuild_stale()) == sorted(set(HOSTILE) | {benign[0].class_name})  # the class summaries too
     for rec, _ in hostile:
         rows = s.run("class_images", cls=rec.class_name)
         assert [r["path"] for r in rows] == [rec.path]
@@ -169,7 +170,8 @@ def test_hostile_class_names_and_paths_are_stored_verbatim_and_change_nothing_el
     assert classes == {**{c: 1 for c in HOSTILE}, benign[0].class_name: 1}
     for name, rows in before.items():
         assert s.run(name, image_id=benign[0].id) == rows
-    assert counts(s) == Reference([benign] + hostile).store_stats(aggregates=0)[0]
+    ref = Reference([benign] + hostile)
+    assert counts(s) == ref.store_stats(aggregates=ref.aggregates())[0]
 
 
 # -- read-only ----------------------------------------------------------------------------------
@@ -182,7 +184,7 @@ WRITES = {
 }
 SCHEMA_CHANGES = {
     "neo4j": ["CREATE INDEX intruder IF NOT EXISTS FOR (i:Image) ON (i.path)", "DROP CONSTRAINT image_id"],
-    "ladybug": ["CREATE NODE TABLE Intruder(id STRING, PRIMARY KEY(id))", "DROP TABLE AGG"],
+    "ladybug": ["CREATE NODE TABLE Intruder(id STRING, PRIMARY KEY(id))", "DROP TABLE CLASS_EDGE"],
 }
 
 

@@ -1,0 +1,125 @@
+"""Class questions at scale: each answered from the class summaries against its scanning form, same store.
+
+    python -m bench.class_questions_speed                       # 1,000 and 10,000 images in one class
+    python -m bench.class_questions_speed --sizes 200,1000      # quicker
+    AMX_NEO4J_URI=bolt://127.0.0.1:7687 NEO4J_PASSWORD=... python -m bench.class_questions_speed
+
+For each size, a fresh store gets that many synthetic images in class "grow" and 100 in class "other"
+(so the distinctive questions have a rest of the store), shaped like the default readout's circuits on
+efficientnet_lite0 (5 tapped layers, 16 channels kept per layer out of 256, ~350 edges per circuit;
+make demo's circuits hold 80 nodes and 290-390 edges). Then it rebuilds the summaries (timed: amx-ingest
+does this once at the end of a run) and times every class question the explorer asks by default, from
+the summaries (median of 5 after one warm-up) and in its scanning form (once: it reads every circuit),
+and checks the two answers agree row by row. Neo4j's database is WIPED: point it at a throwaway server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from cypher import open_store
+from cypher.queries import scan_query
+from tests.store.conftest import wipe_neo4j
+from tests.store.synthetic import Shape, iter_dataset
+
+SHAPE = Shape(layers=5, pool=256, keep_original=16, keep_explanation=16, edge_p=0.35, logits=5, atlas=False)
+RUNS = 5
+QUESTIONS = {  # the Class and Compare pages' default calls
+    "shared_edges": {"cls": "grow", "min_fraction": 0.5, "limit": 300},
+    "channel_frequency": {"cls": "grow", "min_fraction": 0.0, "limit": 5000},
+    "frequent_pathways": {"cls": "grow", "min_fraction": 0.0, "limit": 100},
+    "distinctive_channels": {"cls": "grow", "min_fraction": 0.5, "limit": 5000},
+    "distinctive_edges": {"cls": "grow", "min_fraction": 0.5, "limit": 100},
+    "compare_classes": {"cls_a": "grow", "cls_b": "other", "min_fraction": 0.5, "max_fraction": 0.1},
+}
+
+
+def fresh_store(backend: str, neo4j_url: str | None, workdir: Path, tag: str):
+    if backend == "neo4j":
+        wipe_neo4j(neo4j_url)
+        store = open_store(neo4j_url)
+    else:
+        store = open_store(workdir / f"{tag}.lbug")
+    store.ensure_schema()
+    return store
+
+
+def same_rows(a: list[dict], b: list[dict]) -> bool:
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        if x.keys() != y.keys():
+            return False
+        for k, v in x.items():
+            w = y[k]
+            if isinstance(v, float) or isinstance(w, float):
+                if not math.isclose(float(v), float(w), rel_tol=1e-9, abs_tol=1e-12):
+                    return False
+            elif v != w:
+                return False
+    return True
+
+
+def timed(fn) -> tuple[float, object]:
+    t = time.perf_counter()
+    out = fn()
+    return 1000 * (time.perf_counter() - t), out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,10000", help="images in the measured class (default 1000,10000)")
+    parser.add_argument("--others", type=int, default=100, help="images in the other class (default 100)")
+    parser.add_argument("--neo4j", default=os.environ.get("AMX_NEO4J_URI"), help="Neo4j URL (wiped!)")
+    parser.add_argument("--backends", default=None, help="comma list (default: ladybug, and neo4j when a URL is set)")
+    parser.add_argument("--pool", type=int, default=SHAPE.pool,
+                        help=f"channels per layer the circuits draw from (default {SHAPE.pool}; a third of them are "
+                             "the class's preferred ones): fewer make a class's circuits more alike and its "
+                             "summary smaller")
+    args = parser.parse_args(argv)
+    shape = replace(SHAPE, pool=args.pool)
+    sizes = [int(x) for x in args.sizes.split(",")]
+    backends = args.backends.split(",") if args.backends else ["ladybug"] + (["neo4j"] if args.neo4j else [])
+    print(f"synthetic circuits: {shape.layers} layers, {shape.keep_explanation} of {shape.pool} channels kept per "
+          f"layer, edge probability {shape.edge_p}")
+    print(f"{'backend':8} {'images':>7} {'edges':>11} {'write s':>8} {'rebuild s':>9} {'question':22} "
+          f"{'summary ms':>10} {'scan ms':>10} {'scan/summary':>12} {'rows':>5} {'equal':>5}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="amx-bench-") as tmp:
+        for backend in backends:
+            for n in sizes:
+                store = fresh_store(backend, args.neo4j, Path(tmp), f"q{n}")
+                edges, t = 0, time.perf_counter()
+                for dataset in (iter_dataset(["grow"], n, shape=shape, seed=4),
+                                iter_dataset(["other"], args.others, shape=shape, seed=5)):
+                    for rec, circuits in dataset:
+                        store.write_circuits(rec, circuits)
+                        edges += sum(len(c.edges) for c in circuits)
+                write_s = time.perf_counter() - t
+                rebuild_ms, _ = timed(store.rebuild_stale)
+                for name, params in QUESTIONS.items():
+                    store.run(name, **params)  # warm the plan and the caches
+                    times, rows = [], []
+                    for _ in range(RUNS):
+                        ms, rows = timed(lambda name=name, params=params, store=store: store.run(name, **params))
+                        times.append(ms)
+                    scan_ms, scanned = timed(lambda name=name, params=params, store=store: store.run_query(scan_query(name), **params))
+                    summary_ms = statistics.median(times)
+                    print(f"{backend:8} {n:7d} {edges:11,d} {write_s:8.0f} {rebuild_ms / 1000:9.1f} {name:22} "
+                          f"{summary_ms:10.1f} {scan_ms:10.0f} {scan_ms / summary_ms:12.0f} {len(rows):5d} "
+                          f"{'yes' if same_rows(rows, scanned) else 'NO':>5}", flush=True)
+                store.close()
+        if args.neo4j and "neo4j" in backends:
+            wipe_neo4j(args.neo4j)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""The per-class summaries: what a class's images hold, counted once, so class questions need no scan.
+
+Every class-level question the explorer asks by default (shared edges, distinctive edges and channels,
+channel frequency, frequent pathways, class comparison) is answered from these, in time that depends on
+the channels, not on how many images the class has (nor on how many other classes the store holds: each
+summary hangs off its Class node, so a question reads only its own class's). They are rebuilt from the circuits by
+`Store.rebuild_aggregates` (amx-ingest does it at the end of every run, for the classes the run marked
+stale); the scanning forms of the same questions live in `cypher/queries/scan/`, for the tests and the
+benchmark that check the two agree.
+
+Per class and circuit kind:
+- `AggTotal` {class, kind, n, n_all}: circuits counted;
+- `CLASS_EDGE` (Class)->(Channel src) {kind, dst, n, sum_w, n_all, sum_w_all}: each edge's image count and
+  weight sum, for the edges held by at least EDGE_FLOOR (1%) of the class's images (every edge of a class
+  under 100 images). So a class question is exact at a support of 1% or more; below it, and in the
+  "elsewhere" counts of the distinctive questions, an edge held by under 1% of a large class counts 0;
+- `CLASS_CHANNEL` (Class)->(Channel) {kind, n, sum_a, n_all, sum_a_all}: each kept channel's count and
+  activation sum;
+- `CLASS_PATH` (Class)->(Channel src) {kind, scope, via, dst, n, sum_w}: the PATHWAYS_KEPT most frequent
+  two-hop pathways src->via->dst (ordered as `frequent_pathways` orders them, so any of its answers up to
+  that many rows is exact), for each scope. They are counted from the frequent edges only: a pathway held
+  by T images needs both its edges held by T images, so counting the pathways of the edges held by at least
+  T images finds every pathway held by T or more exactly; T starts high and halves until the top list is
+  full (`top_paths`). The FLOW edges are read once per T, only between the frequent edges' channels.
+`n`/`sum_*` count only the images whose class the model recognises (ImageRecord.recognised), the default of
+every class question; `n_all`/`sum_*_all` count every image (`include_unrecognised`). Pathways carry the
+scope ("recognised" or "all") instead, since each scope has its own top list.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .statements import Batch
+
+SUMMARY_VERSION = 2  # bump when what a summary holds changes: summaries built before are rebuilt
+EDGE_FLOOR = 0.01  # an edge summary is kept when at least this share of the class's images hold the edge
+PATHWAYS_KEPT = 1000  # two-hop pathways kept per (class, kind, scope)
+SCOPES = ("recognised", "all")
+
+_RECOGNISED = "coalesce({v}.recognised, true)"  # images stored before statuses existed count as recognised
+
+DELETE_EDGES = """
+MATCH (k:Class)-[g:CLASS_EDGE]->(:Channel)
+WHERE k.name = $cls
+DELETE g"""
+
+DELETE_CHANNELS = """
+MATCH (k:Class)-[g:CLASS_CHANNEL]->(:Channel)
+WHERE k.name = $cls
+DELETE g"""
+
+DELETE_PATHS = """
+MATCH (k:Class)-[g:CLASS_PATH]->(:Channel)
+WHERE k.name = $cls
+DELETE g"""
+
+DELETE_TOTALS = """
+MATCH (t:AggTotal)
+WHERE t.class = $cls
+DELETE t"""
+
+COUNT_CIRCUITS = f"""
+MATCH (c:Circuit)
+WHERE c.class = $cls
+RETURN c.kind AS kind, count(*) AS n_all, sum(CASE WHEN {_RECOGNISED.format(v="c")} THEN 1 ELSE 0 END) AS n"""
+
+COUNT_EDGES = f"""
+MATCH (a:Act)-[f:FLOW]->(b:Act)
+WHERE a.class = $cls
+WITH a.model AS model, a.kind AS kind, a.cid AS src, b.cid AS dst, {_RECOGNISED.format(v="a")} AS rec, f.weight AS w
+WITH model, kind, src, dst, count(*) AS n_all, sum(w) AS sum_w_all,
+     sum(CASE WHEN rec THEN 1 ELSE 0 END) AS n, sum(CASE WHEN rec THEN w ELSE 0.0 END) AS sum_w
+WHERE n_all >= $min_n
+RETURN model, kind, src, dst, n_all, sum_w_all, n, sum_w"""
+
+COUNT_CHANNELS = f"""
+MATCH (a:Act)
+WHERE a.class = $cls
+WITH a.model AS model, a.kind AS kind, a.cid AS cid, {_RECOGNISED.format(v="a")} AS rec, a.activation AS x
+RETURN model, kind, cid, count(*) AS n_all, sum(x) AS sum_a_all,
+       sum(CASE WHEN rec THEN 1 ELSE 0 END) AS n, sum(CASE WHEN rec THEN x ELSE 0.0 END) AS sum_a"""
+
+# the FLOW edges of a class between the given channels, per circuit (top_paths counts pathways from them)
+CLASS_FLOWS = f"""
+MATCH (a:Act)-[f:FLOW]->(b:Act)
+WHERE a.class = $cls AND a.cid IN $cids AND b.cid IN $cids
+RETURN a.circuit_id AS circuit, a.model AS model, a.kind AS kind, a.cid AS src, b.cid AS dst, f.weight AS w,
+       {_RECOGNISED.format(v="a")} AS rec"""
+
+CREATE_TOTALS = """
+UNWIND $rows AS r
+CREATE (:AggTotal {id: r.id, class: $cls, kind: r.kind, n: r.n, n_all: r.n_all})"""
+
+CREATE_EDGES = Batch(
+    ladybug="""
+LOAD FROM $rows
+MATCH (k:Class {name: $cls})
+MATCH (ch:Channel {id: channel})
+CREATE (k)-[:CLASS_EDGE {kind: kind, dst: dst, n: n, sum_w: sum_w, n_all: n_all, sum_w_all: sum_w_all}]->(ch)""",
+    neo4j="""
+UNWIND $rows AS r
+MATCH (k:Class {name: $cls})
+MATCH (ch:Channel {id: r.channel})
+CREATE (k)-[:CLASS_EDGE {kind: r.kind, dst: r.dst, n: r.n, sum_w: r.sum_w, n_all: r.n_all, sum_w_all: r.sum_w_all}]->(ch)""",
+)
+
+CREATE_CHANNELS = Batch(
+    ladybug="""
+LOAD FROM $rows
+MATCH (k:Class {name: $cls})
+MATCH (ch:Channel {id: channel})
+CREATE (k)-[:CLASS_CHANNEL {kind: kind, n: n, sum_a: sum_a, n_all: n_all, sum_a_all: sum_a_all}]->(ch)""",
+    neo4j="""
+UNWIND $rows AS r
+MATCH (k:Class {name: $cls})
+MATCH (ch:Channel {id: r.channel})
+CREATE (k)-[:CLASS_CHANNEL {kind: r.kind, n: r.n, sum_a: r.sum_a, n_all: r.n_all, sum_a_all: r.sum_a_all}]->(ch)""",
+)
+
+CREATE_PATHS = Batch(
+    ladybug="""
+LOAD FROM $rows
+MATCH (k:Class {name: $cls})
+MATCH (ch:Channel {id: channel})
+CREATE (k)-[:CLASS_PATH {kind: kind, scope: scope, via: via, dst: dst, n: n, sum_w: sum_w}]->(ch)""",
+    neo4j="""
+UNWIND $rows AS r
+MATCH (k:Class {name: $cls})
+MATCH (ch:Channel {id: r.channel})
+CREATE (k)-[:CLASS_PATH {kind: r.kind, scope: r.scope, via: r.via, dst: r.dst, n: r.n, sum_w: r.sum_w}]->(ch)""",
+)
+
+
+def _count_paths(flows: list[dict[str, Any]], frequent: set[tuple], scope: str) -> dict[tuple, list]:
+    """{(kind, model, src, via, dst): [images, weight sum]} over the pathways made of `frequent` edges
+    ((kind, model, src, dst)), counting the circuits in `scope`."""
+    by_circuit: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in flows:
+        if (scope == "all" or r["rec"]) and (r["kind"], r["model"], r["src"], r["dst"]) in frequent:
+            by_circuit[r["circuit"]].append(r)
+    counts: dict[tuple, list] = defaultdict(lambda: [0, 0.0])
+    for edges in by_circuit.values():
+        into = defaultdict(list)
+        for e in edges:
+            into[e["dst"]].append(e)
+        for out in edges:
+            for inn in into.get(out["src"], ()):
+                c = counts[(out["kind"], out["model"], inn["src"], out["src"], out["dst"])]
+                c[0] += 1
+                c[1] += float(inn["w"]) * float(out["w"])
+    return counts
+
+
+def top_paths(ex: Callable[[Any, dict[str, Any]], list[dict[str, Any]]], cls: str, edges: list[dict[str, Any]],
+              channel_key: Callable[[str, str], str], floor: int = 1) -> Iterator[dict[str, Any]]:
+    """CLASS_PATH rows: per kind and scope, the PATHWAYS_KEPT most frequent pathways, ordered as
+    `frequent_pathways` orders its answer (images, mean weight, then names). `edges` are COUNT_EDGES rows.
+
+    Counted from the edges held by at least T images: every pathway held by T or more is then counted
+    exactly, so once PATHWAYS_KEPT of them reach T (or T = 1) the top list is exact. T starts at a quarter
+    of the most frequent edge's count and halves, down to `floor` (the edges' own floor: `edges` hold
+    only the edges held by `floor` images or more, so pathways held by fewer are not counted)."""
+    total = max((int(r["n_all"]) for r in edges), default=0)
+    threshold = max(floor, total // 4)
+    while True:
+        found: dict[tuple[str, str], list[tuple]] = defaultdict(list)
+        frequent = {scope: {(r["kind"], r["model"], r["src"], r["dst"]) for r in edges
+                            if int(r["n" if scope == "recognised" else "n_all"]) >= threshold} for scope in SCOPES}
+        cids = sorted({c for key in frequent["all"] for c in key[2:]})
+        flows = ex(CLASS_FLOWS, {"cls": cls, "cids": cids}) if cids else []
+        for scope in SCOPES:
+            for (kind, model, src, via, dst), (n, sum_w) in _count_paths(flows, frequent[scope], scope).items():
+                if n >= threshold:
+                    found[kind, scope].append((-n, -(sum_w / n), src, via, dst, model, sum_w))
+        kinds = {r["kind"] for r in edges}
+        if threshold <= floor or all(len(found[k, s]) >= PATHWAYS_KEPT for k in kinds for s in SCOPES):
+            break
+        threshold = max(floor, threshold // 2)
+    for (kind, scope), group in found.items():
+        for neg_n, _, src, via, dst, model, sum_w in sorted(group, key=lambda t: t[:5])[:PATHWAYS_KEPT]:
+            yield {"channel": channel_key(model, src), "kind": kind, "scope": scope, "via": via, "dst": dst,
+                   "n": -neg_n, "sum_w": sum_w}
+
+
+def rebuild(ex: Callable[[Any, dict[str, Any]], list[dict[str, Any]]], cls: str,
+            channel_key: Callable[[str, str], str], chunks: Callable[[list], Iterator[list]]) -> int:
+    """Replace the class's summaries by counts over its circuits, inside the caller's transaction; returns
+    the number of CLASS_EDGE summaries written."""
+    key = {"cls": cls}
+    for text in (DELETE_EDGES, DELETE_CHANNELS, DELETE_PATHS, DELETE_TOTALS):
+        ex(text, key)
+    totals = [{"id": f"{cls}|{r['kind']}", "kind": r["kind"], "n": int(r["n"]), "n_all": int(r["n_all"])}
+              for r in ex(COUNT_CIRCUITS, key)]
+    if totals:  # none for a class left without images (an empty list parameter has no type on LadybugDB)
+        ex(CREATE_TOTALS, {**key, "rows": totals})
+    # edges held by under EDGE_FLOOR of the class's images are left out (all are kept below 100 images): a
+    # class's edge summaries then number at most 1/EDGE_FLOOR times a circuit's edges, however many images
+    # it has, where the distinct edges of thousands of images, most held once, would grow without end
+    min_n = max(1, math.ceil(EDGE_FLOOR * max((t["n_all"] for t in totals), default=0)))
+    counted = ex(COUNT_EDGES, {**key, "min_n": min_n})
+    edges = [{"channel": channel_key(r["model"], r["src"]), "kind": r["kind"], "dst": r["dst"], "n": int(r["n"]),
+              "sum_w": float(r["sum_w"]), "n_all": int(r["n_all"]), "sum_w_all": float(r["sum_w_all"])}
+             for r in counted]
+    channels = [{"channel": channel_key(r["model"], r["cid"]), "kind": r["kind"], "n": int(r["n"]),
+                 "sum_a": float(r["sum_a"]), "n_all": int(r["n_all"]), "sum_a_all": float(r["sum_a_all"])}
+                for r in ex(COUNT_CHANNELS, key)]
+    paths = list(top_paths(ex, cls, counted, channel_key, min_n))
+    for statement, rows in ((CREATE_EDGES, edges), (CREATE_CHANNELS, channels), (CREATE_PATHS, paths)):
+        for chunk in chunks(rows):
+            ex(statement, {**key, "rows": chunk})
+    return len(edges)
