@@ -105,6 +105,45 @@ def test_class_page_support_slider_consensus_frequency_and_channel_images(seeded
     assert len(table) == len(rows) > 0 and set(table["class"]) == {"cheetah"}
 
 
+def test_class_page_counts_statuses_and_includes_unrecognised_images_only_on_request(seeded_url, app_env):
+    """Issue 21: the Class page says how many images the model ranks the class 1st / 2nd-5th / lower on and
+    their statuses; the cheetah image it does not recognise stays out of the graph until the box is ticked."""
+    app_env(seeded_url)
+    at = _ok(_app("Class"))
+    at.selectbox(key="cls_cls").set_value("cheetah")
+    _ok(at.slider(key="cls_support").set_value(0.25).run())
+    status = _store_rows(seeded_url, "class_status", cls="cheetah")
+    assert {(r["rank_band"], r["status"]) for r in status} >= {("lower", "not recognised")}
+    assert tables.status_counts(status) in [c.value for c in at.caption]
+    assert "1 not recognised" in tables.status_counts(status)
+
+    def drawn(**scope):
+        want = _store_rows(seeded_url, "shared_edges", cls="cheetah", kind="explanation", min_fraction=0.25,
+                           limit=300, **scope)
+        got = _graph_nodes(at.get("iframe")[0])
+        assert len(got) == len({c for r in want for c in (r["src"], r["dst"])})
+        return want
+
+    without = drawn()
+    _ok(at.checkbox(key="cls_unrecognised").check().run())
+    assert drawn(include_unrecognised=True) != without
+
+
+def test_image_page_says_why_an_image_is_not_recognised(seeded_url, app_env):
+    app_env(seeded_url)
+    images = _store_rows(seeded_url, "class_images", cls="cheetah")
+    (odd,) = [r for r in images if r["status"] == "not recognised"]
+    assert "class 12th · ⊘ not recognised" in tables.image_label(odd)
+    at = _ok(_app("Image", cls="cheetah", image=odd["image_id"]))
+    labels = {m.label: m.value for m in at.metric}
+    assert (labels["status"], labels["class rank x → e"]) == ("not recognised", "12th → 9th")
+    assert at.warning and at.warning[0].value.startswith("Not recognised: the model ranks cheetah 12th on this "
+                                                         "photo (probability 0.4%)")
+    other = next(r for r in images if r["status"] == "kept")
+    at = _ok(_app("Image", cls="cheetah", image=other["image_id"]))
+    assert not at.warning
+
+
 def test_frequent_pathways_at_any_support_equal_the_query_at_that_support(seeded_url):
     """The Class page filters one support-0 answer per (class, kind) instead of querying per slider step."""
     def key(rows):
