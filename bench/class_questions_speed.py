@@ -35,7 +35,9 @@ RUNS = 5
 QUESTIONS = {  # the Class and Compare pages' default calls
     "shared_edges": {"cls": "grow", "min_fraction": 0.5, "limit": 300},
     "channel_frequency": {"cls": "grow", "min_fraction": 0.0, "limit": 5000},
-    "frequent_pathways": {"cls": "grow", "min_fraction": 0.0, "limit": 100},
+    # the summary keeps the pathways of the edges held by >= 1% of the class's images (cypher/summaries.py), so
+    # it answers exactly from a support of 1%
+    "frequent_pathways": {"cls": "grow", "min_fraction": 0.01, "limit": 100},
     "distinctive_channels": {"cls": "grow", "min_fraction": 0.5, "limit": 5000},
     "distinctive_edges": {"cls": "grow", "min_fraction": 0.5, "limit": 100},
     "compare_classes": {"cls_a": "grow", "cls_b": "other", "min_fraction": 0.5, "max_fraction": 0.1},
@@ -84,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"channels per layer the circuits draw from (default {SHAPE.pool}; a third of them are "
                              "the class's preferred ones): fewer make a class's circuits more alike and its "
                              "summary smaller")
+    parser.add_argument("--keep", action="store_true", help="leave the last Neo4j store in place (to measure its size)")
     args = parser.parse_args(argv)
     shape = replace(SHAPE, pool=args.pool)
     sizes = [int(x) for x in args.sizes.split(",")]
@@ -116,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"{summary_ms:10.1f} {scan_ms:10.0f} {scan_ms / summary_ms:12.0f} {len(rows):5d} "
                           f"{'yes' if same_rows(rows, scanned) else 'NO':>5}", flush=True)
                 store.close()
-        if args.neo4j and "neo4j" in backends:
+        if args.neo4j and "neo4j" in backends and not args.keep:
             wipe_neo4j(args.neo4j)
     return 0
 

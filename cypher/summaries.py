@@ -17,8 +17,9 @@ Per class and circuit kind:
 - `CLASS_CHANNEL` (Class)->(Channel) {kind, n, sum_a, n_all, sum_a_all}: each kept channel's count and
   activation sum;
 - `CLASS_PATH` (Class)->(Channel src) {kind, scope, via, dst, n, sum_w}: the PATHWAYS_KEPT most frequent
-  two-hop pathways src->via->dst (ordered as `frequent_pathways` orders them, so any of its answers up to
-  that many rows is exact), for each scope. They are counted from the frequent edges only: a pathway held
+  two-hop pathways src->via->dst among those held by at least EDGE_FLOOR of the images (ordered as
+  `frequent_pathways` orders them, so any of its answers up to that many rows at a support of 1% or more
+  is exact), for each scope. They are counted from the frequent edges only: a pathway held
   by T images needs both its edges held by T images, so counting the pathways of the edges held by at least
   T images finds every pathway held by T or more exactly; T starts high and halves until the top list is
   full (`top_paths`). The FLOW edges are read once per T, only between the frequent edges' channels.

@@ -1,5 +1,5 @@
 // name: frequent_pathways
-// question: Which two-hop pathways (channel -> channel -> channel) recur in at least a fraction of a class's images (from the class summaries), among its 1,000 most frequent?
+// question: Which two-hop pathways (channel -> channel -> channel) recur in at least a fraction of a class's images (from the class summaries: its 1,000 most frequent among those held by 1% of its images or more)?
 // param: cls (str): class name
 // param: kind (str, default "explanation"): circuit kind, original or explanation
 // param: min_fraction (float, default 0.5): smallest share of the class's circuits that hold the pathway
