@@ -2,11 +2,14 @@
 
     python -m bench.store_speed                 # 200 images x ~5,000 edges; growth 100 -> 1000 per class
     python -m bench.store_speed --quick         # 40 images; growth 20 -> 100
+    python -m bench.store_speed --quick --no-growth --writers 1,2   # writes only, also through write_many
     AMX_NEO4J_URI=bolt://127.0.0.1:7687 NEO4J_PASSWORD=... python -m bench.store_speed
 
 Neo4j is measured when AMX_NEO4J_URI (or --neo4j) names a server; its database is WIPED, so point it
 only at a throwaway server such as scripts/neo4j_local.py's. Each backend first writes and discards
-20 warm-up images (Neo4j's JIT). Baselines, measured in the same run:
+20 warm-up images (Neo4j's JIT); the embedded store's write time includes a checkpoint at the end.
+`write_many` rows: the same images through `Store.write_many` (--group images per transaction, --writers
+parallel transactions). Baselines, measured in the same run:
 for writes, building the same rows in Python without a database (`plan_write`); for the query, the same
 answer computed with Python dicts over the circuits in memory. Synthetic data: tests/store/synthetic.py.
 """
@@ -43,11 +46,27 @@ def fresh_store(backend: str, neo4j_url: str | None, workdir: Path, tag: str):
     return store
 
 
+def settle(store) -> None:
+    """The embedded store's pending checkpoint, counted in the write's time (it checkpoints only when its
+    WAL passes a threshold, so a short run could otherwise leave that cost out)."""
+    if hasattr(store, "checkpoint"):
+        store.checkpoint()
+
+
 def write_all(store, data) -> tuple[int, float]:
     edges, t = 0, time.perf_counter()
     for rec, circuits in data:
         store.write_circuits(rec, circuits)
         edges += sum(len(c.edges) for c in circuits)
+    settle(store)
+    return edges, time.perf_counter() - t
+
+
+def write_many(store, data, group: int, writers: int) -> tuple[int, float]:
+    data = list(data)
+    edges, t = sum(len(c.edges) for _, cs in data for c in cs), time.perf_counter()
+    store.write_many(data, images_per_transaction=group if group > 0 else None, writers=writers)
+    settle(store)
     return edges, time.perf_counter() - t
 
 
@@ -83,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--growth", default="100,1000", help="images per class for the growth test")
     parser.add_argument("--quick", action="store_true", help="40 images, growth 20,100")
     parser.add_argument("--neo4j", default=os.environ.get("AMX_NEO4J_URI"), help="Neo4j URL (wiped!)")
+    parser.add_argument("--group", type=int, default=-1,
+                        help="images per transaction for the write_many rows (default: the backend's; 0: skip them)")
+    parser.add_argument("--writers", default="1,2", help="parallel writers for the write_many rows (default 1,2)")
+    parser.add_argument("--no-growth", action="store_true", help="skip the growth test")
     args = parser.parse_args(argv)
     if args.quick:
         args.images, args.growth = 40, "20,100"
@@ -117,10 +140,17 @@ def main(argv: list[str] | None = None) -> int:
             store.close()
             print(f"{backend:8} {edges / seconds:14,.0f} {edges / seconds / plan_rate:10.3f} {ms:16.1f} "
                   f"{ms / base_query:10.2f} {rows:5d}", flush=True)
+            for writers in ([int(w) for w in args.writers.split(",")] if args.group else []):
+                store = fresh_store(backend, args.neo4j, workdir, f"many{writers}")
+                edges, seconds = write_many(store, data, args.group, writers)
+                store.close()
+                group = args.group if args.group > 0 else store.write_many_images
+                print(f"  write_many, {group} images/transaction, {writers} writer(s): "
+                      f"{edges / seconds:,.0f} edges/s, {edges / seconds / plan_rate:.3f} x baseline", flush=True)
 
         print()
         print(f"{'backend':8} {'images/class':>12} {'class edges':>12} {'shared-edges ms':>16} {'time x':>7} {'edges x':>8}")
-        for backend in backends:
+        for backend in backends if not args.no_growth else []:
             first = None
             for n in growth:
                 store = fresh_store(backend, args.neo4j, workdir, f"growth{n}")

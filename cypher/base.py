@@ -36,6 +36,7 @@ from .queries import Query, get_query
 
 SCHEMA_DIR = Path(__file__).with_name("schema")  # one `<backend>.cypher` file per dialect
 BATCH_ROWS = 10_000  # rows per batched statement: large enough to amortise, small enough for one message
+WRITE_MANY_IMAGES = 8  # images per transaction in `Store.write_many` (a backend may set its own)
 
 Statement = str | st.Batch  # a plain statement, or one with a text per dialect
 Exec = Callable[[Statement, dict[str, Any]], list[dict[str, Any]]]
@@ -109,11 +110,52 @@ class WritePlan:
         yield st.DELETE_IMAGE, key
         yield st.MERGE_CLASSES, {"rows": self.classes}
         yield st.CREATE_IMAGE, self.image
+        yield from self.row_statements()
+
+    def row_statements(self) -> Iterator[tuple[Statement, dict[str, Any]]]:
+        """The batched creates: circuits, acts, their FLOW and LOGIT edges, the channel catalogue."""
         for statement, rows in ((st.CREATE_CIRCUITS, self.circuits), (st.CREATE_ACTS, self.acts),
                                 (st.CREATE_FLOWS, self.flows), (st.CREATE_LOGITS, self.logits),
                                 (st.MERGE_CHANNELS, self.channels)):
             for chunk in _chunks(rows):
                 yield statement, {"rows": chunk}
+
+
+def merge_plans(plans: list[WritePlan]) -> WritePlan:
+    """Several images' rows as one plan for `Store.write_many` (its `image` is empty): the rows in order,
+    classes and channels once each, the first occurrence kept (as `MERGE ... ON CREATE` would keep it
+    writing the images one by one)."""
+    out = WritePlan(image={})
+    classes: dict[str, dict[str, Any]] = {}
+    channels: dict[str, dict[str, Any]] = {}
+    for p in plans:
+        out.circuits += p.circuits
+        out.acts += p.acts
+        out.flows += p.flows
+        out.logits += p.logits
+        for row in p.classes:
+            classes.setdefault(row["name"], row)
+        for row in p.channels:
+            channels.setdefault(row["id"], row)
+    out.classes = list(classes.values())
+    out.channels = list(channels.values())
+    return out
+
+
+def _image_groups(items: Iterable[tuple[ImageRecord, Iterable[Circuit]]],
+                  size: int) -> Iterator[list[tuple[ImageRecord, Iterable[Circuit]]]]:
+    """`items` in groups of at most `size`, in order; an image id seen again starts a new group, so a
+    group never holds one image twice."""
+    group: list[tuple[ImageRecord, Iterable[Circuit]]] = []
+    ids: set[str] = set()
+    for image, circuits in items:
+        if len(group) >= size or image.id in ids:
+            yield group
+            group, ids = [], set()
+        group.append((image, circuits))
+        ids.add(image.id)
+    if group:
+        yield group
 
 
 def plan_write(image: ImageRecord, circuits: Iterable[Circuit]) -> WritePlan:
@@ -190,6 +232,7 @@ class Store(abc.ABC):
 
     backend: str  # "neo4j" | "ladybug": also the name of its schema file
     read_only: bool
+    write_many_images = WRITE_MANY_IMAGES  # `write_many`'s default images per transaction
 
     def __init__(self, *, read_only: bool) -> None:
         self.read_only = read_only
@@ -349,3 +392,74 @@ class Store(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- many images at once ---------------------------------------------------------------------
+    def write_many(self, items: Iterable[tuple[ImageRecord, Iterable[Circuit]]], *,
+                   images_per_transaction: int | None = None, writers: int = 1) -> list[str | None]:
+        """`write_circuits` for many images, with fewer round trips: the images go in groups of up to
+        `images_per_transaction` (default: the backend's `write_many_images`), each group in one transaction whose batched statements carry the rows
+        of all its images (the same deletes, creates and stale marks as `write_circuits`, so the store
+        ends exactly as after writing the images one by one, in order). Returns, per item in order, the
+        class the image was stored under before (None when new).
+
+        Each image is still whole or absent: a group commits or rolls back as one. A bad circuit is
+        refused (StoreError) before its group's transaction starts; an error leaves the groups committed
+        before it in place and nothing of its own group. `writers` > 1 writes groups in parallel
+        transactions from as many threads (Neo4j: one session each; the embedded store admits one
+        writer, so there they queue on its connection). An image that appears again waits for the
+        group holding its earlier version to commit, so the later one wins as it would one by one."""
+        self._check_writable("writing images")
+        if images_per_transaction is None:
+            images_per_transaction = self.write_many_images
+        if images_per_transaction < 1 or writers < 1:
+            raise StoreError(f"write_many needs images_per_transaction >= 1 and writers >= 1, "
+                             f"got {images_per_transaction} and {writers}")
+        groups = _image_groups(items, images_per_transaction)
+        if writers == 1:
+            return [before for group in groups for before in self._write_group(group)]
+        return self._write_groups_parallel(groups, writers)
+
+    def _write_group(self, group: list[tuple[ImageRecord, Iterable[Circuit]]]) -> list[str | None]:
+        """One transaction for a group of distinct images (see `write_many`)."""
+        plans = [plan_write(image, circuits) for image, circuits in group]
+        ids = [p.image["id"] for p in plans]
+        key = {"image_ids": ids}
+        rows = merge_plans(plans)
+
+        def work(ex: Exec) -> list[str | None]:
+            before = {r["id"]: r["class"] for r in ex(st.IMAGES_CLASS, key)}
+            ex(st.MARK_STALE, {"classes": sorted(({p.image["class"] for p in plans} | set(before.values())) - {None})})
+            for text in (st.DELETE_IMAGES_ACTS, st.DELETE_IMAGES_CIRCUITS, st.DELETE_IMAGES):
+                ex(text, key)
+            ex(st.MERGE_CLASSES, {"rows": rows.classes})
+            for p in plans:
+                ex(st.CREATE_IMAGE, p.image)
+            for statement, params in rows.row_statements():
+                ex(statement, params)
+            return [before.get(i) for i in ids]
+
+        what = f"writing images {ids[0]}" + (f" .. {ids[-1]} ({len(ids)} in one transaction)" if len(ids) > 1 else "")
+        return self._transaction(work, write=True, what=what)
+
+    def _write_groups_parallel(self, groups: Iterator[list[tuple[ImageRecord, Iterable[Circuit]]]],
+                               writers: int) -> list[str | None]:
+        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+        results: list[Future] = []
+        pending: dict[Future, set[str]] = {}  # in flight -> its image ids
+        with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="amx-writer") as pool:
+            try:
+                for group in groups:
+                    ids = {image.id for image, _ in group}
+                    # at most 2 groups queued per writer (memory), and none that rewrites an image in flight
+                    while pending and (len(pending) >= 2 * writers or any(ids & held for held in pending.values())):
+                        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                        for f in done:
+                            del pending[f]
+                            f.result()  # an error stops the submitting
+                    future = pool.submit(self._write_group, group)
+                    pending[future] = ids
+                    results.append(future)
+            finally:
+                wait(pending)
+        return [before for f in results for before in f.result()]

@@ -127,6 +127,30 @@ MERGE (ch:Channel {id: r.id})
 ON CREATE SET ch.cid = r.cid, ch.model = r.model, ch.layer = r.layer, ch.channel = r.channel""",
 )
 
+# -- replacing several images' circuits in one transaction (`Store.write_many`) ------------------------
+# The same deletes as above for a list of images; the creates are the batched statements above, their
+# rows the images' rows together.
+
+DELETE_IMAGES_ACTS = """
+MATCH (c:Circuit)-[:HAS]->(a:Act)
+WHERE c.image_id IN $image_ids
+DETACH DELETE a"""
+
+DELETE_IMAGES_CIRCUITS = """
+MATCH (c:Circuit)
+WHERE c.image_id IN $image_ids
+DETACH DELETE c"""
+
+DELETE_IMAGES = """
+MATCH (i:Image)
+WHERE i.id IN $image_ids
+DETACH DELETE i"""
+
+IMAGES_CLASS = """
+MATCH (i:Image)
+WHERE i.id IN $image_ids
+RETURN i.id AS id, i.class AS class"""
+
 # -- look-ups ----------------------------------------------------------------------------------------
 
 GET_IMAGE = """
