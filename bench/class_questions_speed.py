@@ -7,7 +7,7 @@
 For each size, a fresh store gets that many synthetic images in class "grow" and 100 in class "other"
 (so the distinctive questions have a rest of the store), shaped like the default readout's circuits on
 efficientnet_lite0 (5 tapped layers, 16 channels kept per layer out of 256, ~350 edges per circuit;
-make demo's circuits hold 80 nodes and 290-390 edges). Then it rebuilds the summaries (timed: amx-ingest
+make demo's circuits hold 80 nodes and 290-390 edges), written with `Store.write_many`. Then it rebuilds the summaries (timed: amx-ingest
 does this once at the end of a run) and times every class question the explorer asks by default, from
 the summaries (median of 5 after one warm-up) and in its scanning form (once: it reads every circuit),
 and checks the two answers agree row by row. Neo4j's database is WIPED: point it at a throwaway server.
@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
+from itertools import islice
 from pathlib import Path
 
 from cypher import open_store
@@ -42,6 +43,13 @@ QUESTIONS = {  # the Class and Compare pages' default calls
     "distinctive_edges": {"cls": "grow", "min_fraction": 0.5, "limit": 100},
     "compare_classes": {"cls_a": "grow", "cls_b": "other", "min_fraction": 0.5, "max_fraction": 0.1},
 }
+
+
+def batched(items, n: int):
+    """Lists of up to n items (itertools.batched arrives in Python 3.12)."""
+    it = iter(items)
+    while chunk := list(islice(it, n)):
+        yield chunk
 
 
 def fresh_store(backend: str, neo4j_url: str | None, workdir: Path, tag: str):
@@ -102,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
                 edges, t = 0, time.perf_counter()
                 for dataset in (iter_dataset(["grow"], n, shape=shape, seed=4),
                                 iter_dataset(["other"], args.others, shape=shape, seed=5)):
-                    for rec, circuits in dataset:
-                        store.write_circuits(rec, circuits)
-                        edges += sum(len(c.edges) for c in circuits)
+                    for chunk in batched(dataset, 200):  # write_many's groups, 200 images in memory at a time
+                        store.write_many(chunk, writers=2 if backend == "neo4j" else 1)
+                        edges += sum(len(c.edges) for _, circuits in chunk for c in circuits)
                 write_s = time.perf_counter() - t
                 rebuild_ms, _ = timed(store.rebuild_stale)
                 for name, params in QUESTIONS.items():

@@ -22,7 +22,7 @@ Per class and circuit kind:
   is exact), for each scope. They are counted from the frequent edges only: a pathway held
   by T images needs both its edges held by T images, so counting the pathways of the edges held by at least
   T images finds every pathway held by T or more exactly; T starts high and halves until the top list is
-  full (`top_paths`). The FLOW edges are read once per T, only between the frequent edges' channels.
+  full (`top_paths`); the database counts them, through the frequent edges' channels only.
 `n`/`sum_*` count only the images whose class the model recognises (ImageRecord.recognised), the default of
 every class question; `n_all`/`sum_*_all` count every image (`include_unrecognised`). Pathways carry the
 scope ("recognised" or "all") instead, since each scope has its own top list.
@@ -85,12 +85,16 @@ WITH a.model AS model, a.kind AS kind, a.cid AS cid, {_RECOGNISED.format(v="a")}
 RETURN model, kind, cid, count(*) AS n_all, sum(x) AS sum_a_all,
        sum(CASE WHEN rec THEN 1 ELSE 0 END) AS n, sum(CASE WHEN rec THEN x ELSE 0.0 END) AS sum_a"""
 
-# the FLOW edges of a class between the given channels, per circuit (top_paths counts pathways from them)
-CLASS_FLOWS = f"""
-MATCH (a:Act)-[f:FLOW]->(b:Act)
-WHERE a.class = $cls AND a.cid IN $cids AND b.cid IN $cids
-RETURN a.circuit_id AS circuit, a.model AS model, a.kind AS kind, a.cid AS src, b.cid AS dst, f.weight AS w,
-       {_RECOGNISED.format(v="a")} AS rec"""
+# the two-hop pathways of a class through the given channels held by at least $t images (top_paths)
+COUNT_PATHS = f"""
+MATCH (x:Act)-[f:FLOW]->(y:Act)-[h:FLOW]->(z:Act)
+WHERE x.class = $cls AND x.cid IN $cids AND y.cid IN $cids AND z.cid IN $cids
+WITH x.model AS model, x.kind AS kind, x.cid AS src, y.cid AS via, z.cid AS dst,
+     {_RECOGNISED.format(v="x")} AS rec, f.weight * h.weight AS w
+WITH model, kind, src, via, dst, count(*) AS n_all, sum(w) AS sum_w_all,
+     sum(CASE WHEN rec THEN 1 ELSE 0 END) AS n, sum(CASE WHEN rec THEN w ELSE 0.0 END) AS sum_w
+WHERE n_all >= $t
+RETURN model, kind, src, via, dst, n_all, sum_w_all, n, sum_w"""
 
 CREATE_TOTALS = """
 UNWIND $rows AS r
@@ -136,48 +140,26 @@ CREATE (k)-[:CLASS_PATH {kind: r.kind, scope: r.scope, via: r.via, dst: r.dst, n
 )
 
 
-def _count_paths(flows: list[dict[str, Any]], frequent: set[tuple], scope: str) -> dict[tuple, list]:
-    """{(kind, model, src, via, dst): [images, weight sum]} over the pathways made of `frequent` edges
-    ((kind, model, src, dst)), counting the circuits in `scope`."""
-    by_circuit: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in flows:
-        if (scope == "all" or r["rec"]) and (r["kind"], r["model"], r["src"], r["dst"]) in frequent:
-            by_circuit[r["circuit"]].append(r)
-    counts: dict[tuple, list] = defaultdict(lambda: [0, 0.0])
-    for edges in by_circuit.values():
-        into = defaultdict(list)
-        for e in edges:
-            into[e["dst"]].append(e)
-        for out in edges:
-            for inn in into.get(out["src"], ()):
-                c = counts[(out["kind"], out["model"], inn["src"], out["src"], out["dst"])]
-                c[0] += 1
-                c[1] += float(inn["w"]) * float(out["w"])
-    return counts
-
-
 def top_paths(ex: Callable[[Any, dict[str, Any]], list[dict[str, Any]]], cls: str, edges: list[dict[str, Any]],
               channel_key: Callable[[str, str], str], floor: int = 1) -> Iterator[dict[str, Any]]:
     """CLASS_PATH rows: per kind and scope, the PATHWAYS_KEPT most frequent pathways, ordered as
     `frequent_pathways` orders its answer (images, mean weight, then names). `edges` are COUNT_EDGES rows.
 
-    Counted from the edges held by at least T images: every pathway held by T or more is then counted
-    exactly, so once PATHWAYS_KEPT of them reach T (or T = 1) the top list is exact. T starts at a quarter
-    of the most frequent edge's count and halves, down to `floor` (the edges' own floor: `edges` hold
-    only the edges held by `floor` images or more, so pathways held by fewer are not counted)."""
-    total = max((int(r["n_all"]) for r in edges), default=0)
-    threshold = max(floor, total // 4)
+    A pathway held by T images has both its edges held by T images, so counting only the pathways through
+    the channels of such edges finds every pathway held by T or more, exactly; once PATHWAYS_KEPT of them
+    reach T the top list is exact. T starts at a quarter of the most frequent edge's count and halves, down
+    to `floor` (`edges` hold only the edges held by `floor` images or more)."""
+    threshold = max(floor, max((int(r["n_all"]) for r in edges), default=0) // 4)
+    kinds = {r["kind"] for r in edges}
     while True:
+        cids = sorted({c for r in edges if int(r["n_all"]) >= threshold for c in (r["src"], r["dst"])})
+        rows = ex(COUNT_PATHS, {"cls": cls, "cids": cids, "t": threshold}) if cids else []
         found: dict[tuple[str, str], list[tuple]] = defaultdict(list)
-        frequent = {scope: {(r["kind"], r["model"], r["src"], r["dst"]) for r in edges
-                            if int(r["n" if scope == "recognised" else "n_all"]) >= threshold} for scope in SCOPES}
-        cids = sorted({c for key in frequent["all"] for c in key[2:]})
-        flows = ex(CLASS_FLOWS, {"cls": cls, "cids": cids}) if cids else []
-        for scope in SCOPES:
-            for (kind, model, src, via, dst), (n, sum_w) in _count_paths(flows, frequent[scope], scope).items():
+        for r in rows:
+            for scope, n, sum_w in (("recognised", int(r["n"]), float(r["sum_w"])),
+                                    ("all", int(r["n_all"]), float(r["sum_w_all"]))):
                 if n >= threshold:
-                    found[kind, scope].append((-n, -(sum_w / n), src, via, dst, model, sum_w))
-        kinds = {r["kind"] for r in edges}
+                    found[r["kind"], scope].append((-n, -(sum_w / n), r["src"], r["via"], r["dst"], r["model"], sum_w))
         if threshold <= floor or all(len(found[k, s]) >= PATHWAYS_KEPT for k in kinds for s in SCOPES):
             break
         threshold = max(floor, threshold // 2)
