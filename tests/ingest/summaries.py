@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import math
+
 from cypher import open_store
+from cypher.summaries import EDGE_FLOOR
 
 STORED = ("MATCH (k:Class)-[g:CLASS_EDGE]->(s:Channel) "
           "RETURN k.name AS class, g.kind AS kind, s.id AS src, s.model + '|' + g.dst AS dst, g.n AS n, g.n_all AS n_all, "
@@ -23,11 +26,23 @@ def _key(rows, model_in_ids: bool):
     return out
 
 
+TOTALS = "MATCH (c:Circuit) RETURN c.class AS class, c.kind AS kind, count(*) AS n"
+
+
+def _floored(recomputed: dict, totals: list[dict]) -> dict:
+    """The recomputed edges a summary keeps: those held by at least EDGE_FLOOR of the class's images."""
+    per_class: dict[str, int] = {}
+    for r in totals:
+        per_class[r["class"]] = max(per_class.get(r["class"], 0), int(r["n"]))
+    need = {cls: max(1, math.ceil(EDGE_FLOOR * n)) for cls, n in per_class.items()}
+    return {k: v for k, v in recomputed.items() if v[1] >= need.get(k[0], 1)}
+
+
 def summaries(url: str) -> tuple[dict, dict]:
     """(stored edge summaries, the same recomputed from the circuits), keyed (class, kind, src, dst) -> (recognised
     images, all images, weight sum over all)."""
     with open_store(url, read_only=True) as s:
-        return _key(s.run_cypher(STORED), True), _key(s.run_cypher(RECOMPUTED), False)
+        return _key(s.run_cypher(STORED), True), _floored(_key(s.run_cypher(RECOMPUTED), False), s.run_cypher(TOTALS))
 
 
 def assert_summaries_fresh(url: str) -> None:

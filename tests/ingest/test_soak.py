@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SOAK_IMAGES = 200
 KILL_AT = 131  # the killed run writes 130 images, the rerun the other 70
 READERS = 4
-CHILD_LIMIT_S = 240
+CHILD_LIMIT_S = 600  # a guard against a hang, not a speed test: the killed run takes 2-4 min on a shared 2-core machine
 NODES, LINKS = 56, 16  # per circuit of the tiny model (tests/ingest/test_ingest.py); edges are sparse: each
 # circuit holds as many FLOW edges as it recorded (n_edges) when written
 HALF_WRITTEN = ("MATCH (i:Image) OPTIONAL MATCH (i)-[:HAS_CIRCUIT]->(c:Circuit) WITH i, count(c) AS n "
