@@ -26,7 +26,7 @@ from dataclasses import replace
 from itertools import islice
 from pathlib import Path
 
-from cypher import open_store
+from bench.store_speed import fresh_store
 from cypher.queries import scan_query
 from tests.store.conftest import wipe_neo4j
 from tests.store.synthetic import Shape, iter_dataset
@@ -50,16 +50,6 @@ def batched(items, n: int):
     it = iter(items)
     while chunk := list(islice(it, n)):
         yield chunk
-
-
-def fresh_store(backend: str, neo4j_url: str | None, workdir: Path, tag: str):
-    if backend == "neo4j":
-        wipe_neo4j(neo4j_url)
-        store = open_store(neo4j_url)
-    else:
-        store = open_store(workdir / f"{tag}.lbug")
-    store.ensure_schema()
-    return store
 
 
 def same_rows(a: list[dict], b: list[dict]) -> bool:
