@@ -44,20 +44,31 @@ SCOPES = ("recognised", "all")
 
 _RECOGNISED = "coalesce({v}.recognised, true)"  # images stored before statuses existed count as recognised
 
-DELETE_EDGES = """
-MATCH (k:Class)-[g:CLASS_EDGE]->(:Channel)
+def _class_summary_delete(rel: str) -> str:
+    """Delete one kind of the class's summary relationships."""
+    return f"""
+MATCH (k:Class)-[g:{rel}]->(:Channel)
 WHERE k.name = $cls
 DELETE g"""
 
-DELETE_CHANNELS = """
-MATCH (k:Class)-[g:CLASS_CHANNEL]->(:Channel)
-WHERE k.name = $cls
-DELETE g"""
 
-DELETE_PATHS = """
-MATCH (k:Class)-[g:CLASS_PATH]->(:Channel)
-WHERE k.name = $cls
-DELETE g"""
+def _class_summary_create(rel: str, props: tuple[str, ...]) -> Batch:
+    """Create one kind of the class's summary relationships, Class -> the row's `channel`, with `props`."""
+    ladybug = ", ".join(f"{k}: {k}" for k in props)
+    neo4j = ", ".join(f"{k}: r.{k}" for k in props)
+    return Batch(ladybug=f"""
+LOAD FROM $rows
+MATCH (k:Class {{name: $cls}})
+MATCH (ch:Channel {{id: channel}})
+CREATE (k)-[:{rel} {{{ladybug}}}]->(ch)""", neo4j=f"""
+UNWIND $rows AS r
+MATCH (k:Class {{name: $cls}})
+MATCH (ch:Channel {{id: r.channel}})
+CREATE (k)-[:{rel} {{{neo4j}}}]->(ch)""")
+
+
+DELETE_EDGES, DELETE_CHANNELS, DELETE_PATHS = (_class_summary_delete(rel)
+                                               for rel in ("CLASS_EDGE", "CLASS_CHANNEL", "CLASS_PATH"))
 
 DELETE_TOTALS = """
 MATCH (t:AggTotal)
@@ -100,44 +111,14 @@ CREATE_TOTALS = """
 UNWIND $rows AS r
 CREATE (:AggTotal {id: r.id, class: $cls, kind: r.kind, n: r.n, n_all: r.n_all})"""
 
-CREATE_EDGES = Batch(
-    ladybug="""
-LOAD FROM $rows
-MATCH (k:Class {name: $cls})
-MATCH (ch:Channel {id: channel})
-CREATE (k)-[:CLASS_EDGE {kind: kind, dst: dst, n: n, sum_w: sum_w, n_all: n_all, sum_w_all: sum_w_all}]->(ch)""",
-    neo4j="""
-UNWIND $rows AS r
-MATCH (k:Class {name: $cls})
-MATCH (ch:Channel {id: r.channel})
-CREATE (k)-[:CLASS_EDGE {kind: r.kind, dst: r.dst, n: r.n, sum_w: r.sum_w, n_all: r.n_all, sum_w_all: r.sum_w_all}]->(ch)""",
-)
+CREATE_EDGES = _class_summary_create("CLASS_EDGE", ("kind", "dst", "n", "sum_w", "n_all", "sum_w_all"))
+CREATE_CHANNELS = _class_summary_create("CLASS_CHANNEL", ("kind", "n", "sum_a", "n_all", "sum_a_all"))
+CREATE_PATHS = _class_summary_create("CLASS_PATH", ("kind", "scope", "via", "dst", "n", "sum_w"))
 
-CREATE_CHANNELS = Batch(
-    ladybug="""
-LOAD FROM $rows
-MATCH (k:Class {name: $cls})
-MATCH (ch:Channel {id: channel})
-CREATE (k)-[:CLASS_CHANNEL {kind: kind, n: n, sum_a: sum_a, n_all: n_all, sum_a_all: sum_a_all}]->(ch)""",
-    neo4j="""
-UNWIND $rows AS r
-MATCH (k:Class {name: $cls})
-MATCH (ch:Channel {id: r.channel})
-CREATE (k)-[:CLASS_CHANNEL {kind: r.kind, n: r.n, sum_a: r.sum_a, n_all: r.n_all, sum_a_all: r.sum_a_all}]->(ch)""",
-)
 
-CREATE_PATHS = Batch(
-    ladybug="""
-LOAD FROM $rows
-MATCH (k:Class {name: $cls})
-MATCH (ch:Channel {id: channel})
-CREATE (k)-[:CLASS_PATH {kind: kind, scope: scope, via: via, dst: dst, n: n, sum_w: sum_w}]->(ch)""",
-    neo4j="""
-UNWIND $rows AS r
-MATCH (k:Class {name: $cls})
-MATCH (ch:Channel {id: r.channel})
-CREATE (k)-[:CLASS_PATH {kind: r.kind, scope: r.scope, via: r.via, dst: r.dst, n: r.n, sum_w: r.sum_w}]->(ch)""",
-)
+def edge_floor(images: int) -> int:
+    """The fewest images of a class of `images` that must hold an edge for its summary to keep it."""
+    return max(1, math.ceil(EDGE_FLOOR * images))
 
 
 def top_paths(ex: Callable[[Any, dict[str, Any]], list[dict[str, Any]]], cls: str, edges: list[dict[str, Any]],
@@ -183,7 +164,7 @@ def rebuild(ex: Callable[[Any, dict[str, Any]], list[dict[str, Any]]], cls: str,
     # edges held by under EDGE_FLOOR of the class's images are left out (all are kept below 100 images): a
     # class's edge summaries then number at most 1/EDGE_FLOOR times a circuit's edges, however many images
     # it has, where the distinct edges of thousands of images, most held once, would grow without end
-    min_n = max(1, math.ceil(EDGE_FLOOR * max((t["n_all"] for t in totals), default=0)))
+    min_n = edge_floor(max((t["n_all"] for t in totals), default=0))
     counted = ex(COUNT_EDGES, {**key, "min_n": min_n})
     edges = [{"channel": channel_key(r["model"], r["src"]), "kind": r["kind"], "dst": r["dst"], "n": int(r["n"]),
               "sum_w": float(r["sum_w"]), "n_all": int(r["n_all"]), "sum_w_all": float(r["sum_w_all"])}

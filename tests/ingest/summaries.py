@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import math
-
 from cypher import open_store
-from cypher.summaries import EDGE_FLOOR
+from cypher.summaries import edge_floor
 
 STORED = ("MATCH (k:Class)-[g:CLASS_EDGE]->(s:Channel) "
           "RETURN k.name AS class, g.kind AS kind, s.id AS src, s.model + '|' + g.dst AS dst, g.n AS n, g.n_all AS n_all, "
@@ -34,7 +32,7 @@ def _floored(recomputed: dict, totals: list[dict]) -> dict:
     per_class: dict[str, int] = {}
     for r in totals:
         per_class[r["class"]] = max(per_class.get(r["class"], 0), int(r["n"]))
-    need = {cls: max(1, math.ceil(EDGE_FLOOR * n)) for cls, n in per_class.items()}
+    need = {cls: edge_floor(n) for cls, n in per_class.items()}
     return {k: v for k, v in recomputed.items() if v[1] >= need.get(k[0], 1)}
 
 
