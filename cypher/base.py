@@ -102,16 +102,6 @@ class WritePlan:
     logits: list[dict[str, Any]] = field(default_factory=list)
     channels: list[dict[str, Any]] = field(default_factory=list)
 
-    def statements(self) -> Iterator[tuple[Statement, dict[str, Any]]]:
-        """The write transaction, in order: delete the old circuits, then create the new ones."""
-        key = {"image_id": self.image["id"]}
-        yield st.DELETE_IMAGE_ACTS, key
-        yield st.DELETE_IMAGE_CIRCUITS, key
-        yield st.DELETE_IMAGE, key
-        yield st.MERGE_CLASSES, {"rows": self.classes}
-        yield st.CREATE_IMAGE, self.image
-        yield from self.row_statements()
-
     def row_statements(self) -> Iterator[tuple[Statement, dict[str, Any]]]:
         """The batched creates: circuits, acts, their FLOW and LOGIT edges, the channel catalogue."""
         for statement, rows in ((st.CREATE_CIRCUITS, self.circuits), (st.CREATE_ACTS, self.acts),
@@ -265,17 +255,7 @@ class Store(abc.ABC):
         stored under before (None when new). The same transaction marks the class summaries it touches
         (the image's class, and the one it leaves) stale; `rebuild_stale` brings them back."""
         self._check_writable(f"writing image {image.id}")
-        plan = plan_write(image, circuits)
-
-        def work(ex: Exec) -> str | None:
-            rows = ex(st.IMAGE_CLASS, {"image_id": image.id})
-            before = rows[0]["class"] if rows else None
-            ex(st.MARK_STALE, {"classes": sorted({image.class_name, before} - {None})})
-            for statement, params in plan.statements():
-                ex(statement, params)
-            return before
-
-        return self._transaction(work, write=True, what=f"writing image {image.id} ({image.path})")
+        return self._write_group([(image, circuits)])[0]
 
     def has_circuit(self, image_id: str, model: str, config_hash: str) -> bool:
         """True when the image's circuits for this model and config are stored."""
@@ -420,7 +400,8 @@ class Store(abc.ABC):
         return self._write_groups_parallel(groups, writers)
 
     def _write_group(self, group: list[tuple[ImageRecord, Iterable[Circuit]]]) -> list[str | None]:
-        """One transaction for a group of distinct images (see `write_many`)."""
+        """One transaction for a group of distinct images (see `write_many`; `write_circuits` is a group
+        of one): mark the classes touched stale, delete the images' old circuits, create the new ones."""
         plans = [plan_write(image, circuits) for image, circuits in group]
         ids = [p.image["id"] for p in plans]
         key = {"image_ids": ids}
@@ -438,7 +419,8 @@ class Store(abc.ABC):
                 ex(statement, params)
             return [before.get(i) for i in ids]
 
-        what = f"writing images {ids[0]}" + (f" .. {ids[-1]} ({len(ids)} in one transaction)" if len(ids) > 1 else "")
+        what = (f"writing image {ids[0]} ({group[0][0].path})" if len(ids) == 1 else
+                f"writing images {ids[0]} .. {ids[-1]} ({len(ids)} in one transaction)")
         return self._transaction(work, write=True, what=what)
 
     def _write_groups_parallel(self, groups: Iterator[list[tuple[ImageRecord, Iterable[Circuit]]]],
