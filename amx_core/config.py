@@ -25,8 +25,13 @@ class ExplainConfig:
     prior: str = "cam"
     prior_grid: int = 7
     # also search the ladder on a coarse occlusion ranking and keep the smaller verified binary mask
-    # (prior_grid^2 + 1 forward passes plus one more ladder search, counted in classifier_passes)
+    # (prior_grid^2 forward passes plus one more ladder search, counted in classifier_passes)
     occlusion_candidate: bool = True
+    # also search the ladder on the class-activation map (no extra pass to compute; no-op where the
+    # architecture has none) and keep the smaller verified binary mask
+    cam_candidate: bool = False
+    # > 0: the candidates' ladder searches stop where an image's classifier passes would exceed this
+    max_passes: int = 0
     seed: int = 0
     # False: every draw that decides the explanation (the generator's initial weights, its training
     # backgrounds, the selection's and the report's backgrounds) uses CANONICAL_SEED, so an image's
@@ -98,7 +103,10 @@ MINIMAL_LADDER = tuple([round(0.005 * k, 4) for k in range(1, 21)] + [0.12, 0.14
 # the minimal-sufficient regime (issue 14): the smallest mask on MINIMAL_LADDER whose explanation keeps the label
 # on the neutral baseline, found by an ascending scan; random backgrounds stay in the objective (the
 # robustness term) and in the report, not in the selection; the generator's output layer starts at zero
-MINIMAL = {"check_backgrounds": 0, "selection": "scan", "area_ladder": MINIMAL_LADDER, "zero_out": True}
+MINIMAL = {"check_backgrounds": 0, "selection": "scan", "area_ladder": MINIMAL_LADDER, "zero_out": True,
+           # three verified candidates (generator, occlusion, class-activation map), the smallest mask wins, within
+           # 200 passes: 34 steps (68 passes) leave the candidates' scans room, 4 levels per classifier call
+           "steps": 34, "cam_candidate": True, "max_passes": 200, "scan_chunk": 4}
 
 PRESETS: dict[str, ExplainConfig] = {
     # heavy area and TV: a very compact mask on the most discriminative part (paper Fig. 3 top, ~2%): the

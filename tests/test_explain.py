@@ -167,7 +167,9 @@ def test_presets_exist_and_differ_from_compact_to_object():
         p = PRESETS[name]
         assert (p.check_backgrounds, p.selection, p.per_seed) == (0, "scan", False)
         assert [a for a in p.area_ladder if a <= 0.1] == pytest.approx([0.005 * k for k in range(1, 21)])
-        assert len(p.area_ladder) - 1 <= 30  # two scans stay within the 200-pass budget
+        # three verified candidates (generator, occlusion, class map) share a 200-pass budget
+        assert (p.occlusion_candidate, p.cam_candidate, p.max_passes) == (True, True, 200)
+        assert 1 + 2 * p.steps + p.prior_grid**2 < 200  # training and the occlusion grid leave room to scan
     assert PRESETS["robust"].check_backgrounds == 4 and PRESETS["robust"].selection == "bisect"
     targets = [PRESETS[n].area_target for n in PRESETS if n != "robust"]
     assert targets == sorted(targets) and len(set(targets)) == len(targets)
@@ -259,7 +261,48 @@ def test_occlusion_candidate_wins_only_with_a_smaller_verified_mask():
         assert both.metrics["mask_source"] == "occlusion"
     assert both.metrics["mask_area"] <= 3 * float(patch_mask().mean())
     # the occlusion grid's forward passes (and its ladder search) are counted
-    assert both.metrics["classifier_passes"] - alone.metrics["classifier_passes"] >= 8 * 8 + 1
+    assert both.metrics["classifier_passes"] - alone.metrics["classifier_passes"] >= 8 * 8
+
+
+def test_cam_candidate_wins_with_a_smaller_verified_mask_and_reports_its_ranking():
+    """0 steps from a flat start: the generator's ranking is an untrained U-Net's, the class-activation map
+    ranks the red patch first. The CAM's verified mask wins, costs no pass to compute, and the reported
+    ranking is the CAM's: the mask is exactly its top pixels."""
+    from amx_core.metrics import top_mask
+
+    clf = patch_classifier()
+    x = patch_image(0)[None]
+    cfg = FAST.with_(steps=0, selection="scan", check_backgrounds=0, area_ladder=tuple(k / 64 for k in range(1, 65)))
+    (alone,) = explain(clf, x, config=cfg, report=False)
+    (both,) = explain(clf, x, config=cfg.with_(cam_candidate=True), report=False)
+    truth = patch_mask()
+    assert both.metrics["mask_source"] == "cam" and both.metrics["label_kept"]
+    assert both.metrics["mask_area"] < alone.metrics["mask_area"]
+    assert float((both.mask * truth).sum() / truth.sum()) >= 0.85
+    assert float((both.mask * (1 - truth)).sum() / (1 - truth).sum()) <= 0.05
+    assert torch.equal(both.mask, top_mask(both.rank_map, both.metrics["mask_area"], stable=True))
+    # the CAM's scan probes only levels below the generator's mask: at most that many more passes
+    below = round(alone.metrics["mask_area"] * 64) - 1
+    assert 0 < both.metrics["classifier_passes"] - alone.metrics["classifier_passes"] <= below
+
+
+def test_the_pass_budget_caps_every_ladder_search():
+    """`max_passes` stops the candidates' scans (smallest levels first) where an image's classifier passes
+    would exceed it; a budget that covers everything changes nothing."""
+    clf = patch_classifier()
+    x = patch_image(0)[None]
+    cfg = FAST.with_(steps=5, selection="scan", check_backgrounds=0, scan_chunk=3, cam_candidate=True,
+                     occlusion_candidate=True, prior_grid=4, area_ladder=tuple(k / 64 for k in range(1, 65)))
+    (free,) = explain(clf, x, config=cfg, report=False)
+    (roomy,) = explain(clf, x, config=cfg.with_(max_passes=10_000), report=False)
+    assert torch.equal(free.mask, roomy.mask) and free.metrics["classifier_passes"] == roomy.metrics["classifier_passes"]
+    spent = 1 + 2 * cfg.steps  # the reference pass, then each step's masked and random-background passes
+    for budget in (spent + 5, spent + 16 + 8, free.metrics["classifier_passes"] - 1):
+        (capped,) = explain(clf, x, config=cfg.with_(max_passes=budget), report=False)
+        assert capped.metrics["classifier_passes"] <= budget, budget
+        assert capped.metrics["mask_area"] >= free.metrics["mask_area"]
+    (tight,) = explain(clf, x, config=cfg.with_(max_passes=spent + 5), report=False)
+    assert tight.metrics["mask_source"] == "generator"  # no room for the occlusion grid's 16 passes
 
 
 def tiny_without_cam() -> Classifier:
@@ -283,7 +326,7 @@ def test_cam_prior_starts_from_the_class_map_at_no_extra_pass():
     assert float((cam.mask * truth).sum() / truth.sum()) >= 0.85
     assert float((cam.mask * (1 - truth)).sum() / (1 - truth).sum()) <= 0.05
     assert cam.metrics["label_kept"]
-    # the occlusion prior would add prior_grid^2 + 1 passes; the ladder search alone differs by a few
+    # the occlusion prior would add prior_grid^2 passes; the ladder search alone differs by a few
     assert cam.metrics["classifier_passes"] < plain.metrics["classifier_passes"] + FAST.prior_grid**2
     with pytest.raises(ValueError, match="free_grid"):
         explain(clf, x, config=FAST.with_(prior="cam"), report=False)

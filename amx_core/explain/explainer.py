@@ -86,11 +86,11 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
     if cfg.prior != "none":
         if not grid:
             raise ValueError(f"prior={cfg.prior!r} initialises the free grid: set free_grid=True")
-        start_grid = _prior(classifier, pixels, target, ref, cfg)
+        start_grid = _prior(classifier, pixels, target, ref, logits_x, cfg)
         if start_grid is not None:  # None: no class map for this architecture, the grid starts flat
             with torch.no_grad():
                 grid[0].copy_(start_grid)
-        passes += cfg.prior_grid**2 + 1 if cfg.prior == "occlusion" else 0  # the CAM reads the reference pass
+        passes += cfg.prior_grid**2 if cfg.prior == "occlusion" else 0  # the CAM reads the reference pass
     net_params = [p for n, p in gen.named_parameters() if n != "grid"]
     opt = torch.optim.Adam(net_params, lr=cfg.unet_lr if cfg.unet_lr is not None else cfg.lr)
     # the free grid: SGD with momentum on the per-image RMS-normalised gradient. Adam's first steps are
@@ -131,23 +131,46 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
     with torch.no_grad():
         rank = mask_logits(gen(pixels), torch.full((b,), cfg.area_target, device=device), cfg.temperature_end, cfg,
                            (h, w))
-        masks, select_passes = select_masks(classifier, pixels, rank, target, cfg, logits_x=logits_x)
+        left = None if cfg.max_passes <= 0 else cfg.max_passes - passes - 1  # the last pass reads e
+        masks, select_passes = select_masks(classifier, pixels, rank, target, cfg, logits_x=logits_x, budget=left)
         source = ["generator"] * b
-        if cfg.occlusion_candidate:
-            # a second candidate ranking from coarse occlusion; the smaller verified binary mask wins
-            occ = F.interpolate(occlusion_prior(classifier, pixels, target, cfg), size=(h, w), mode="bilinear",
-                                align_corners=False)
-            occ_masks, occ_passes = select_masks(classifier, pixels, occ, target, cfg,
-                                                 below=[float(m.mean()) for m in masks], logits_x=logits_x)
-            select_passes += occ_passes + cfg.prior_grid**2 + 1
-            for i in range(b):  # the ranking stays the generator's: benchmarks rank pixels by it
-                if float(occ_masks[i].mean()) < float(masks[i].mean()):
-                    masks[i], source[i] = occ_masks[i], "occlusion"
+        ranks = list(rank)
+        for name, make in _candidates(classifier, pixels, target, ref, logits_x, cfg):
+            cost = cfg.prior_grid**2 if name == "occlusion" else 0
+            budget = None if left is None else left - select_passes - cost
+            if budget is not None and budget <= 0:
+                break
+            ranking = make()
+            select_passes += cost
+            # a second candidate ranking; the smaller verified binary mask wins, and its ranking is reported
+            # (so the mask is always the top of the explanation's ranking)
+            cand_masks, cand_passes = select_masks(classifier, pixels, ranking, target, cfg,
+                                                   below=[float(m.mean()) for m in masks], logits_x=logits_x,
+                                                   budget=budget)
+            select_passes += cand_passes
+            for i in range(b):
+                if float(cand_masks[i].mean()) < float(masks[i].mean()):
+                    masks[i], ranks[i], source[i] = cand_masks[i], ranking[i], name
+        rank = torch.stack(ranks)
         logits_e = classifier(apply_mask(pixels, masks, base))
     passes += select_passes + 1
     return explanation_records(pixels, target, masks, rank, logits_x, logits_e, base[0], [
         {"steps": cfg.steps, "classifier_passes": passes, "mask_source": source[i]} for i in range(b)
     ])
+
+
+def _candidates(classifier, pixels, target, ref, logits_x, cfg: ExplainConfig):
+    """The rankings that challenge the generator's, in order, each as (name, a function computing it at the
+    input size): coarse occlusion (prior_grid^2 + 1 passes), then the class-activation map (free: it reads
+    the reference pass), which scans with the passes the budget has left."""
+    size = pixels.shape[-2:]
+    if cfg.occlusion_candidate:
+        yield "occlusion", lambda: F.interpolate(occlusion_prior(classifier, pixels, target, cfg, logits_x),
+                                                 size=size, mode="bilinear", align_corners=False)
+    if cfg.cam_candidate:
+        cam = class_activation_map(classifier, ref[classifier.spec.taps[-1]], target)
+        if cam is not None:
+            yield "cam", lambda: F.interpolate(cam, size=size, mode="bilinear", align_corners=False)
 
 
 def class_activation_map(classifier: Classifier, feats: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
@@ -166,11 +189,11 @@ def _standardised(maps: torch.Tensor) -> torch.Tensor:
     return ((flat - flat.mean(1, keepdim=True)) / (flat.std(1, keepdim=True) + 1e-6)).view_as(maps)
 
 
-def _prior(classifier, pixels, target, ref, cfg: ExplainConfig) -> torch.Tensor | None:
+def _prior(classifier, pixels, target, ref, logits_x, cfg: ExplainConfig) -> torch.Tensor | None:
     """The free grid's starting ranking, standardised per image at the generator's resolution; None for
     "cam" on an architecture whose last tap is not the linear head's spatial input (VGG, MobileNetV3)."""
     if cfg.prior == "occlusion":
-        return occlusion_prior(classifier, pixels, target, cfg)
+        return occlusion_prior(classifier, pixels, target, cfg, logits_x)
     if cfg.prior == "cam":
         cam = class_activation_map(classifier, ref[classifier.spec.taps[-1]], target)
         if cam is None:
@@ -181,12 +204,13 @@ def _prior(classifier, pixels, target, ref, cfg: ExplainConfig) -> torch.Tensor 
 
 
 def occlusion_prior(classifier: Classifier, pixels: torch.Tensor, target: torch.Tensor,
-                    cfg: ExplainConfig) -> torch.Tensor:
+                    cfg: ExplainConfig, logits_x: torch.Tensor | None = None) -> torch.Tensor:
     """Necessity of each cell of a coarse `prior_grid` x `prior_grid` grid: the drop of the target's
     log-probability when that cell alone is set to the baseline (forward passes only, one per cell).
     Returned standardised per image at the generator's resolution, to start the free grid from a
     ranking that already means something (from a flat start, the first gradient step replaces the
-    ranking with that gradient's sign pattern)."""
+    ranking with that gradient's sign pattern). `logits_x`, the originals' logits when already computed,
+    save one pass per image."""
     b, _, h, w = pixels.shape
     g = cfg.prior_grid
     cells = torch.eye(g * g, device=pixels.device).view(g * g, 1, g, g)
@@ -194,7 +218,8 @@ def occlusion_prior(classifier: Classifier, pixels: torch.Tensor, target: torch.
     base = classifier.baseline
     out = []
     for i in range(b):
-        lp0 = torch.log_softmax(classifier(pixels[i : i + 1]), 1)[0, target[i]]
+        ref = classifier(pixels[i : i + 1]) if logits_x is None else logits_x[i : i + 1]
+        lp0 = torch.log_softmax(ref, 1)[0, target[i]]
         lp = torch.cat([
             torch.log_softmax(classifier(apply_mask(pixels[i : i + 1], holes[j : j + 16], base)), 1)[:, target[i]]
             for j in range(0, g * g, 16)

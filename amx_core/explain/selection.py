@@ -87,7 +87,7 @@ def _accepted(classifier: Classifier, imgs: torch.Tensor, cands: torch.Tensor, t
 
 def select_masks(classifier: Classifier, pixels: torch.Tensor, rank: torch.Tensor, target: torch.Tensor,
                  cfg: ExplainConfig, below: list[float] | None = None,
-                 logits_x: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
+                 logits_x: torch.Tensor | None = None, budget: int | None = None) -> tuple[torch.Tensor, int]:
     """Per image, the smallest mask of the ranking `rank` on the area ladder that keeps the label on the
     baseline and on `check_backgrounds` random backgrounds (at least `check_pass` of them). Returns masks
     [B,1,H,W] and the classifier passes per image.
@@ -101,9 +101,10 @@ def select_masks(classifier: Classifier, pixels: torch.Tensor, rank: torch.Tenso
     `below` (scan only), one area per image: probe only the levels under it (a second candidate that can
     win only by being smaller); an image with no such level that holds gets the ladder's top level.
     `logits_x` [B,C], the originals' logits, make the test `evidence_kept` (needed for a target that is
-    not the original's top-1); without them a mask must make the target the top-1."""
+    not the original's top-1); without them a mask must make the target the top-1. `budget` (scan only):
+    at most this many classifier passes per image, spent on the smallest levels first."""
     if cfg.selection == "scan":
-        return _scan(classifier, pixels, rank, target, cfg, below, logits_x)
+        return _scan(classifier, pixels, rank, target, cfg, below, logits_x, budget)
     if cfg.selection != "bisect":
         raise ValueError(f"unknown selection {cfg.selection!r}: scan or bisect")
     ladder = _ladder(cfg)
@@ -130,7 +131,7 @@ def select_masks(classifier: Classifier, pixels: torch.Tensor, rank: torch.Tenso
 
 def _scan(classifier: Classifier, pixels: torch.Tensor, rank: torch.Tensor, target: torch.Tensor,
           cfg: ExplainConfig, below: list[float] | None = None,
-          logits_x: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
+          logits_x: torch.Tensor | None = None, budget: int | None = None) -> tuple[torch.Tensor, int]:
     """`select_masks` by an ascending scan, one image at a time (its probes in chunks of `scan_chunk`
     levels, so an image's verdicts never depend on another image); the top level is accepted unprobed.
     Masks keep the top pixels in the stable order of `metrics.ranking` (ties: lower index first), so a
@@ -142,6 +143,8 @@ def _scan(classifier: Classifier, pixels: torch.Tensor, rank: torch.Tensor, targ
         order = ranking(rank[i])
         spent, chosen = 0, None
         probed = ladder[:-1] if below is None else [a for a in ladder if a < below[i] - 1e-4]
+        if budget is not None:
+            probed = probed[: max(0, budget // (1 + cfg.check_backgrounds))]
         for start in range(0, len(probed), chunk):
             levels = probed[start : start + chunk]
             cands = torch.stack([_top(order, rank[i], a) for a in levels])
