@@ -30,6 +30,8 @@ class ExplainConfig:
     # also search the ladder on the class-activation map (no extra pass to compute; no-op where the
     # architecture has none) and keep the smaller verified binary mask
     cam_candidate: bool = False
+    # > 1: the generator is trained this many times from different starts, each ranking one more candidate
+    restarts: int = 1
     # > 0: the candidates' ladder searches stop where an image's classifier passes would exceed this
     max_passes: int = 0
     seed: int = 0

@@ -305,6 +305,27 @@ def test_the_pass_budget_caps_every_ladder_search():
     assert tight.metrics["mask_source"] == "generator"  # no room for the occlusion grid's 16 passes
 
 
+def test_a_restart_of_the_generator_is_one_more_candidate_and_its_training_is_counted():
+    """restarts=2: a second generator from another start challenges the first; it wins only with a smaller
+    verified mask, its 2 x steps training passes are counted, and the first generator's result is the same."""
+    clf = patch_classifier()
+    x = patch_image(0)[None]
+    cfg = FAST.with_(steps=6, selection="scan", check_backgrounds=0, area_ladder=tuple(k / 64 for k in range(1, 65)))
+    (one,) = explain(clf, x, config=cfg, report=False)
+    (two,) = explain(clf, x, config=cfg.with_(restarts=2), report=False)
+    assert two.metrics["mask_area"] <= one.metrics["mask_area"]
+    assert two.metrics["classifier_passes"] >= one.metrics["classifier_passes"] + 2 * cfg.steps
+    if two.metrics["mask_source"] == "generator":
+        assert torch.equal(two.mask, one.mask) and torch.equal(two.rank_map, one.rank_map)
+    else:
+        assert two.metrics["mask_source"] == "generator-2"
+        assert two.metrics["mask_area"] < one.metrics["mask_area"] and two.metrics["label_kept"]
+    # a budget with no room for the second training leaves the first generator's answer
+    (capped,) = explain(clf, x, config=cfg.with_(restarts=2, max_passes=one.metrics["classifier_passes"] + 5),
+                        report=False)
+    assert capped.metrics["mask_source"] == "generator" and torch.equal(capped.mask, one.mask)
+
+
 def tiny_without_cam() -> Classifier:
     """The tiny CNN tapped so that its last tap (12 channels) is not the head's input (16): no class map."""
     from dataclasses import replace

@@ -23,6 +23,7 @@ from .objective import objective_terms
 from .selection import add_report, area_goals, mask_logits, select_masks
 
 Progress = Callable[[int, int], None]  # (step done, steps in all)
+RESTART_SEED_STEP = 7919  # the draw-seed offset between the generator's restarts
 
 
 def explain(
@@ -78,9 +79,56 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
         ref = {t: acts[t].detach().clone() for t in taps}
     passes = 1
     target = torch.tensor(targets, device=device) if targets is not None else logits_x.argmax(1)
+    train_cost = cfg.steps * (1 + cfg.robust_samples) + (cfg.prior_grid**2 if cfg.prior == "occlusion" else 0)
 
+    def train(restart: int) -> torch.Tensor:
+        def step_progress(done, total):
+            if progress:
+                progress(restart * total + done, cfg.restarts * total)
+        return _train_generator(classifier, pixels, acts, ref, logits_x, target, cfg, restart, step_progress, trace)
+
+    rank = train(0)
+    passes += train_cost
+    with torch.no_grad():
+        left = None if cfg.max_passes <= 0 else cfg.max_passes - passes - 1  # the last pass reads e
+        masks, select_passes = select_masks(classifier, pixels, rank, target, cfg, logits_x=logits_x, budget=left)
+    source = ["generator"] * b
+    ranks = list(rank)
+    for name, cost, make in _candidates(classifier, pixels, target, ref, logits_x, cfg, train, train_cost):
+        budget = None if left is None else left - select_passes - cost
+        if budget is not None and budget <= 0:
+            break
+        ranking = make()
+        select_passes += cost
+        with torch.no_grad():
+            # a challenger: the smaller verified binary mask wins, and its ranking is reported (so the mask is
+            # always the top of the explanation's ranking)
+            cand_masks, cand_passes = select_masks(classifier, pixels, ranking, target, cfg,
+                                                   below=[float(m.mean()) for m in masks], logits_x=logits_x,
+                                                   budget=budget)
+        select_passes += cand_passes
+        for i in range(b):
+            if float(cand_masks[i].mean()) < float(masks[i].mean()):
+                masks[i], ranks[i], source[i] = cand_masks[i], ranking[i], name
+    with torch.no_grad():
+        rank = torch.stack(ranks)
+        logits_e = classifier(apply_mask(pixels, masks, base))
+    passes += select_passes + 1
+    return explanation_records(pixels, target, masks, rank, logits_x, logits_e, base[0], [
+        {"steps": cfg.steps, "classifier_passes": passes, "mask_source": source[i]} for i in range(b)
+    ])
+
+
+def _train_generator(classifier, pixels, acts, ref, logits_x, target, cfg: ExplainConfig, restart: int, progress,
+                     trace) -> torch.Tensor:
+    """Train one generator on the paper's objective and return its ranking at the input size ([B,1,H,W]).
+    Restart r > 0 draws its initial weights and backgrounds from the draw seed + r * RESTART_SEED_STEP:
+    another start, another sufficient part of the object."""
+    b, _, h, w = pixels.shape
+    device = pixels.device
+    seed = cfg.draw_seed + restart * RESTART_SEED_STEP
     gen = MaskUNet.seeded(b, width=cfg.width, resolution=cfg.mask_resolution,
-                          seed=cfg.draw_seed if cfg.init_seed is None else cfg.init_seed, free_grid=cfg.free_grid,
+                          seed=(seed if cfg.init_seed is None else cfg.init_seed + restart), free_grid=cfg.free_grid,
                           zero_out=cfg.zero_out).to(device)
     grid = [p for n, p in gen.named_parameters() if n == "grid"]
     if cfg.prior != "none":
@@ -90,16 +138,15 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
         if start_grid is not None:  # None: no class map for this architecture, the grid starts flat
             with torch.no_grad():
                 grid[0].copy_(start_grid)
-        passes += cfg.prior_grid**2 if cfg.prior == "occlusion" else 0  # the CAM reads the reference pass
     net_params = [p for n, p in gen.named_parameters() if n != "grid"]
     opt = torch.optim.Adam(net_params, lr=cfg.unet_lr if cfg.unet_lr is not None else cfg.lr)
     # the free grid: SGD with momentum on the per-image RMS-normalised gradient. Adam's first steps are
     # lr * sign(g) for every cell, which leaves the grid in large ties that the quantile shift cannot rank
     grid_opt = torch.optim.SGD(grid, lr=cfg.lr, momentum=0.9) if grid else None
-    rngs = [torch.Generator().manual_seed(cfg.draw_seed + 1) for _ in range(b)]
+    rngs = [torch.Generator().manual_seed(seed + 1) for _ in range(b)]
     kinds = cfg.background_kinds
     st_step = int(cfg.straight_through_from * cfg.steps)
-    sampler = [torch.Generator().manual_seed(cfg.draw_seed + 2) for _ in range(b)]  # per image: batch-independent
+    sampler = [torch.Generator().manual_seed(seed + 2) for _ in range(b)]  # per image: batch-independent
 
     for step in range(cfg.steps):
         goals = area_goals(step, b, cfg, sampler).to(device)
@@ -112,7 +159,6 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
         bg = background_batch([kinds[(step * nr + j) % len(kinds)] for j in range(nr) for _ in range(b)],
                               pixels.cpu().repeat(nr, 1, 1, 1), rngs * nr, blur_sigma=cfg.blur_sigma).to(device)
         terms = objective_terms(classifier, acts, pixels, m, soft, goals, bg, ref, logits_x, target, cfg)
-        passes += 1 + nr
         per_image = torch.stack(list(terms.values())).sum(0)
         if trace is not None:
             trace.append({k: float(v.detach().mean()) for k, v in terms.items()} | {"soft_area": float(soft.mean())})
@@ -127,50 +173,27 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
             grid_opt.step()
         if progress:
             progress(step + 1, cfg.steps)
-
     with torch.no_grad():
-        rank = mask_logits(gen(pixels), torch.full((b,), cfg.area_target, device=device), cfg.temperature_end, cfg,
+        return mask_logits(gen(pixels), torch.full((b,), cfg.area_target, device=device), cfg.temperature_end, cfg,
                            (h, w))
-        left = None if cfg.max_passes <= 0 else cfg.max_passes - passes - 1  # the last pass reads e
-        masks, select_passes = select_masks(classifier, pixels, rank, target, cfg, logits_x=logits_x, budget=left)
-        source = ["generator"] * b
-        ranks = list(rank)
-        for name, make in _candidates(classifier, pixels, target, ref, logits_x, cfg):
-            cost = cfg.prior_grid**2 if name == "occlusion" else 0
-            budget = None if left is None else left - select_passes - cost
-            if budget is not None and budget <= 0:
-                break
-            ranking = make()
-            select_passes += cost
-            # a second candidate ranking; the smaller verified binary mask wins, and its ranking is reported
-            # (so the mask is always the top of the explanation's ranking)
-            cand_masks, cand_passes = select_masks(classifier, pixels, ranking, target, cfg,
-                                                   below=[float(m.mean()) for m in masks], logits_x=logits_x,
-                                                   budget=budget)
-            select_passes += cand_passes
-            for i in range(b):
-                if float(cand_masks[i].mean()) < float(masks[i].mean()):
-                    masks[i], ranks[i], source[i] = cand_masks[i], ranking[i], name
-        rank = torch.stack(ranks)
-        logits_e = classifier(apply_mask(pixels, masks, base))
-    passes += select_passes + 1
-    return explanation_records(pixels, target, masks, rank, logits_x, logits_e, base[0], [
-        {"steps": cfg.steps, "classifier_passes": passes, "mask_source": source[i]} for i in range(b)
-    ])
 
 
-def _candidates(classifier, pixels, target, ref, logits_x, cfg: ExplainConfig):
-    """The rankings that challenge the generator's, in order, each as (name, a function computing it at the
-    input size): coarse occlusion (prior_grid^2 + 1 passes), then the class-activation map (free: it reads
-    the reference pass), which scans with the passes the budget has left."""
+def _candidates(classifier, pixels, target, ref, logits_x, cfg: ExplainConfig, train, train_cost: int):
+    """The rankings that challenge the first generator's, in order, each as (name, its classifier passes, a
+    function computing it at the input size): coarse occlusion (prior_grid^2 passes), the class-activation
+    map (free: it reads the reference pass), then the generator's `restarts` - 1 other starts (a training
+    each). Each scans with the passes the budget has left."""
     size = pixels.shape[-2:]
     if cfg.occlusion_candidate:
-        yield "occlusion", lambda: F.interpolate(occlusion_prior(classifier, pixels, target, cfg, logits_x),
-                                                 size=size, mode="bilinear", align_corners=False)
+        yield "occlusion", cfg.prior_grid**2, lambda: F.interpolate(
+            occlusion_prior(classifier, pixels, target, cfg, logits_x), size=size, mode="bilinear",
+            align_corners=False)
     if cfg.cam_candidate:
         cam = class_activation_map(classifier, ref[classifier.spec.taps[-1]], target)
         if cam is not None:
-            yield "cam", lambda: F.interpolate(cam, size=size, mode="bilinear", align_corners=False)
+            yield "cam", 0, lambda: F.interpolate(cam, size=size, mode="bilinear", align_corners=False)
+    for r in range(1, cfg.restarts):
+        yield f"generator-{r + 1}", train_cost, lambda r=r: train(r)
 
 
 def class_activation_map(classifier: Classifier, feats: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
