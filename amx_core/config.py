@@ -111,9 +111,11 @@ MINIMAL = {"check_backgrounds": 0, "selection": "scan", "area_ladder": MINIMAL_L
            "steps": 34, "cam_candidate": True, "max_passes": 200, "scan_chunk": 4}
 
 PRESETS: dict[str, ExplainConfig] = {
-    # heavy area and TV: a very compact mask on the most discriminative part (paper Fig. 3 top, ~2%): the
-    # smallest part that alone keeps the label on the baseline; a finer generator grid
-    "compact": ExplainConfig(area=2.0, tv=1.0, area_target=0.03, area_floor=0.0, mask_resolution=28, **MINIMAL),
+    # the smallest part that alone keeps the label on the baseline (paper Fig. 3 top): the default's objective,
+    # the generator trained from 3 starts (different starts find different sufficient parts; the smallest
+    # verified one wins), within 400 passes. Measured on the tuning split: heavier area and TV weights, a 3%
+    # area target and a 28x28 grid gave larger masks than this (docs/method.md)
+    "compact": ExplainConfig(**(MINIMAL | {"restarts": 3, "max_passes": 400})),
     # the default: the smallest mask that keeps the label on the baseline (minimal sufficient)
     "default": ExplainConfig(**MINIMAL),
     # the default's objective with the former default's gate: the smallest mask on the coarse ladder that keeps

@@ -167,14 +167,18 @@ def test_presets_exist_and_differ_from_compact_to_object():
         p = PRESETS[name]
         assert (p.check_backgrounds, p.selection, p.per_seed) == (0, "scan", False)
         assert [a for a in p.area_ladder if a <= 0.1] == pytest.approx([0.005 * k for k in range(1, 21)])
-        # three verified candidates (generator, occlusion, class map) share a 200-pass budget
-        assert (p.occlusion_candidate, p.cam_candidate, p.max_passes) == (True, True, 200)
-        assert 1 + 2 * p.steps + p.prior_grid**2 < 200  # training and the occlusion grid leave room to scan
+        # verified candidates (generator, occlusion, class map; compact: the generator from 3 starts) share
+        # a budget of classifier passes: 200 for the default, 400 for compact
+        assert (p.occlusion_candidate, p.cam_candidate) == (True, True)
+        assert 1 + p.restarts * 2 * p.steps + p.prior_grid**2 < p.max_passes  # leaves room to scan
+    assert (PRESETS["default"].restarts, PRESETS["default"].max_passes) == (1, 200)
+    assert (PRESETS["compact"].restarts, PRESETS["compact"].max_passes) == (3, 400)
+    assert PRESETS["compact"].with_(restarts=1, max_passes=200) == PRESETS["default"]
     assert PRESETS["robust"].check_backgrounds == 4 and PRESETS["robust"].selection == "bisect"
-    targets = [PRESETS[n].area_target for n in PRESETS if n != "robust"]
+    targets = [PRESETS[n].area_target for n in ("default", "relaxed", "object")]
     assert targets == sorted(targets) and len(set(targets)) == len(targets)
-    assert PRESETS["compact"].area >= PRESETS["object"].area
-    assert PRESETS["compact"].tv >= PRESETS["object"].tv
+    assert PRESETS["default"].area >= PRESETS["object"].area
+    assert PRESETS["default"].tv >= PRESETS["object"].tv
     with pytest.raises(AmxError, match="unknown preset"):
         get_preset("tiny")
 

@@ -1,8 +1,10 @@
 """The per-image activation-matching explainer: a U-Net per image learns a binary mask m so that
 e = m*x keeps the classifier's prediction and intermediate activations (the paper's objective), then
-the smallest binary mask on an area ladder that keeps the label, also over random backgrounds, is
-chosen and reported. The generator's free grid starts from a ranking that already means something:
-the class-activation map of the reference pass, or coarse occlusion."""
+the smallest binary mask on an area ladder that keeps the label (on the baseline; with the robust presets
+also over random backgrounds) is chosen and reported. The generator's free grid starts from a ranking
+that already means something: the class-activation map of the reference pass, or coarse occlusion.
+Other rankings (occlusion, the class map, the generator from other starts) challenge the generator's
+within a budget of classifier passes; the smallest verified mask wins."""
 
 from __future__ import annotations
 
