@@ -210,3 +210,25 @@ def test_sequential_probes_choose_exactly_what_explains_binary_search_chooses():
     for a, b in zip(seq, binary, strict=True):
         assert torch.equal(a.mask, b.mask) and a.metrics["confidence_e"] == pytest.approx(b.metrics["confidence_e"])
         assert a.metrics["classifier_passes"] <= b.metrics["classifier_passes"]
+
+
+def test_the_class_activation_map_challenges_an_untrained_masker_and_wins_with_a_smaller_mask():
+    """cam_candidate: the class map is searched too (one more search, counted), the smaller verified mask
+    wins, its ranking is reported (the mask is its top), and the masker's own answer is kept otherwise."""
+    from amx_core.metrics import top_mask
+
+    clf = red_classifier()
+    net = SharedUNet.seeded_shared(width=8, resolution=8, seed=3)
+    with torch.no_grad():
+        net.cam_scale.fill_(-1.0)  # a masker that learned to rank against the class map: a poor ranking
+    cfg = PATCH_CFG.with_(check_backgrounds=0, area_ladder=tuple(k / 64 for k in range(1, 65)))
+    x, truth = red_image(10, 3, seed=7)
+    (plain,) = explain_amortised(clf, x[None], Masker(net=net, model="redanywhere", config=cfg), report=False)
+    (both,) = explain_amortised(clf, x[None], Masker(net=net, model="redanywhere",
+                                                     config=cfg.with_(cam_candidate=True)), report=False)
+    assert both.metrics["mask_source"] == "cam" and both.metrics["label_kept"]
+    assert both.metrics["mask_area"] < plain.metrics["mask_area"]
+    assert float((both.mask * truth).sum() / truth.sum()) >= 0.85
+    assert float((both.mask * (1 - truth)).sum() / (1 - truth).sum()) <= 0.05
+    assert torch.equal(both.mask, top_mask(both.rank_map, both.metrics["mask_area"]))
+    assert both.metrics["classifier_passes"] > plain.metrics["classifier_passes"]
