@@ -141,7 +141,7 @@ def ranking_areas(clf, masker, held: list[Path], cfg) -> int:
     from amx_core.explain.selection import select_masks
     from amx_core.hooks import capture, frozen
 
-    scan = cfg.with_(selection="scan", check_backgrounds=0, max_passes=0)
+    scan = cfg.with_(selection="scan", check_backgrounds=0)
     areas = []
     with frozen(clf), capture(clf.net, clf.spec.taps) as acts, torch.no_grad():
         for p in held:

@@ -124,8 +124,9 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
 def _train_generator(classifier, pixels, acts, ref, logits_x, target, cfg: ExplainConfig, restart: int, progress,
                      trace) -> torch.Tensor:
     """Train one generator on the paper's objective and return its ranking at the input size ([B,1,H,W]).
-    Restart r > 0 draws its initial weights and backgrounds from the draw seed + r * RESTART_SEED_STEP:
-    another start, another sufficient part of the object."""
+    Restart r > 0 draws its backgrounds from the draw seed + r * RESTART_SEED_STEP, and its initial weights
+    from that seed too, or from `init_seed` + r when one is set: another start, another sufficient part of
+    the object."""
     b, _, h, w = pixels.shape
     device = pixels.device
     seed = cfg.draw_seed + restart * RESTART_SEED_STEP
