@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from amx_core.config import get_preset  # noqa: E402
-from amx_core.explain import explain, explain_amortised, load_masker, train_masker  # noqa: E402
+from amx_core.explain import explain, explain_amortised, load_masker, teacher_masks_of, train_masker  # noqa: E402
 from amx_core.images import file_sha256  # noqa: E402
 from amx_core.models import load_classifier  # noqa: E402
 from bench.samples import load_photos, sample_paths  # noqa: E402
@@ -50,6 +50,11 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--refine", type=int, default=3, help="refinement steps for the refined amortised row")
     ap.add_argument("--limit", type=int, default=0, help="first N held-out photos; 0 = all")
+    ap.add_argument("--skip", type=int, default=0,
+                    help="start at this held-out photo (decide on --skip 16 --limit 16, report on the first 16)")
+    ap.add_argument("--teacher", default=None,
+                    help="train the masker on this per-image preset's masks of the training photos (distillation; "
+                         "the masks are cached beside the masker file)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None, help="write per-image metrics here")
     ap.add_argument("--rankings", action="store_true",
@@ -60,6 +65,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
 
     train, held = split(Path(args.images))
+    held = held[args.skip :]
     if args.limit:
         held = held[: args.limit]
     clf = load_classifier(args.model)
@@ -70,7 +76,20 @@ def main(argv=None) -> int:
         print(f"masker: {mpath} (loaded)")
     else:
         t = time.perf_counter()
-        masker = train_masker(clf, load_photos(clf, train), config=cfg, epochs=args.epochs, batch_size=args.batch_size)
+        photos = load_photos(clf, train)
+        teacher = None
+        if args.teacher:
+            cache = mpath.with_name(f"teacher-{args.teacher}-{args.model}.pt")
+            if cache.exists():
+                teacher = torch.load(cache)
+            else:
+                teacher = teacher_masks_of(clf, photos, args.teacher)
+                torch.save(teacher, cache)
+            print(f"teacher: the {args.teacher} preset's masks of the training photos, median area "
+                  f"{teacher.flatten(1).mean(1).median():.3f} ({time.perf_counter() - t:.0f} s; {cache})")
+            t = time.perf_counter()
+        masker = train_masker(clf, photos, config=cfg, epochs=args.epochs, batch_size=args.batch_size,
+                              teacher_masks=teacher)
         masker.image_hashes = tuple(file_sha256(p) for p in train)
         masker.info["files"] = [str(p) for p in train]
         masker.save(mpath)

@@ -12,11 +12,14 @@ from amx_core.explain.amortised import (
     Masker,
     MaskerFileError,
     SharedUNet,
+    _rank,
     explain_amortised,
     load_masker,
     train_masker,
 )
+from amx_core.explain.explainer import class_activation_map
 from amx_core.hooks import hooked
+from amx_core.metrics import top_mask
 from amx_core.models import Classifier, apply_mask
 from tests.imagefiles import good_images
 from tests.tiny import red_patch_classifier, tiny_classifier
@@ -162,6 +165,42 @@ def test_a_masker_trained_on_some_images_finds_the_patch_on_a_new_one():
         (binary,) = explain_amortised(clf, x[None], masker, search="binary", report=False)
         assert torch.equal(binary.mask, ex.mask)  # the same probes, stopped early: the same mask
         assert ex.metrics["classifier_passes"] < binary.metrics["classifier_passes"]
+
+
+def test_a_masker_distilled_from_a_teacher_ranks_as_the_teacher_chose():
+    """The teacher keeps the patch's right half only (a choice the objective alone does not make: the
+    classifier needs most of the patch, and ties rank left of right). Distilled, the masker ranks that half
+    first on images it never saw; trained on the objective, it does not."""
+    clf = red_classifier()
+    places = [(4, 4), (4, 20), (20, 4), (20, 20), (12, 12), (2, 14)]
+    train = torch.stack([red_image(r, c, seed=i)[0] for i, (r, c) in enumerate(places)])
+    teacher = torch.zeros(len(places), 1, SIZE, SIZE)
+    for i, (r, c) in enumerate(places):
+        teacher[i, 0, r : r + 8, c + 4 : c + 8] = 1
+    distilled = train_masker(clf, train, config=PATCH_CFG, epochs=60, batch_size=3, augment=False,
+                             teacher_masks=teacher)
+    assert distilled.info["teacher"] is True
+    plain = train_masker(clf, train, config=PATCH_CFG, epochs=60, batch_size=3, augment=False)
+    for row, col, seed in [(16, 8, 100), (8, 20, 101)]:  # on the generator's 4-pixel cells
+        x, _ = red_image(row, col, seed)
+        right = torch.zeros(1, SIZE, SIZE)
+        right[0, row : row + 8, col + 4 : col + 8] = 1
+        with torch.no_grad():
+            cam = class_activation_map(clf, _reference_features(clf, x[None]), torch.tensor([0]))
+            tops = [top_mask(_rank(m.net.eval(), x[None], PATCH_CFG, cam)[0], 32 / SIZE**2, stable=True)
+                    for m in (distilled, plain)]
+        assert float((tops[0] * right).sum()) >= 0.75 * 32, f"patch at {(row, col)}: top 32 pixels not its right half"
+        assert float((tops[1] * right).sum()) <= 0.5 * 32
+    with pytest.raises(ValueError, match="teacher masks"):
+        train_masker(clf, train, config=PATCH_CFG, epochs=1, teacher_masks=teacher[:2])
+
+
+def _reference_features(clf: Classifier, x: torch.Tensor) -> torch.Tensor:
+    from amx_core.hooks import capture
+
+    with capture(clf.net, clf.spec.taps) as acts:
+        clf(x)
+        return acts[clf.spec.taps[-1]].clone()
 
 
 # --- amx-train-masker ---------------------------------------------------------------------------------

@@ -330,6 +330,41 @@ def test_a_restart_of_the_generator_is_one_more_candidate_and_its_training_is_co
     assert capped.metrics["mask_source"] == "generator" and torch.equal(capped.mask, one.mask)
 
 
+def test_a_blend_ranks_first_the_pixels_its_rankings_agree_on():
+    """Percentiles, not scores: a ranking with huge values weighs no more than one with small values."""
+    from amx_core.explain.explainer import blend
+
+    a = torch.tensor([1000.0, 999.0, 0.0, -5.0]).view(1, 1, 2, 2)  # order 0 1 2 3
+    b = torch.tensor([0.2, 0.3, 0.4, 0.1]).view(1, 1, 2, 2)  # order 2 1 0 3
+    mixed = blend([a, b]).flatten()
+    # percentiles (1, .75, .5, .25): pixel 0 -> (1 + .5)/2, 1 -> .75, 2 -> (.5 + 1)/2, 3 -> .25
+    assert torch.allclose(mixed, torch.tensor([0.75, 0.75, 0.75, 0.25]))
+    assert torch.equal(blend([a, a]).flatten().argsort(descending=True)[:1], torch.tensor([0]))
+
+
+def test_blends_of_the_candidates_win_only_with_a_smaller_verified_mask():
+    """blend_candidates scans blends of the rankings already computed, below the best mask so far: the mask
+    never grows, a blend's win is verified and reported with its ranking, and its scans are counted."""
+    from amx_core.metrics import top_mask
+
+    clf = patch_classifier()
+    ladder = tuple(k / 64 for k in range(1, 65))
+    for seed in range(3):
+        x = patch_image(seed)[None]
+        cfg = FAST.with_(steps=3, selection="scan", check_backgrounds=0, area_ladder=ladder, cam_candidate=True,
+                         occlusion_candidate=True, prior_grid=4, restarts=2)
+        (plain,) = explain(clf, x, config=cfg, report=False)
+        (blended,) = explain(clf, x, config=cfg.with_(blend_candidates=True), report=False)
+        assert blended.metrics["mask_area"] <= plain.metrics["mask_area"]
+        assert blended.metrics["classifier_passes"] >= plain.metrics["classifier_passes"]
+        if blended.metrics["mask_source"].startswith("blend:"):
+            assert blended.metrics["label_kept"] and blended.metrics["mask_area"] < plain.metrics["mask_area"]
+            assert torch.equal(blended.mask, top_mask(blended.rank_map, blended.metrics["mask_area"], stable=True))
+        else:
+            assert torch.equal(blended.mask, plain.mask)
+            assert blended.metrics["mask_source"] == plain.metrics["mask_source"]
+
+
 def tiny_without_cam() -> Classifier:
     """The tiny CNN tapped so that its last tap (12 channels) is not the head's input (16): no class map."""
     from dataclasses import replace

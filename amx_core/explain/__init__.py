@@ -11,9 +11,9 @@ generator trained over many images (`train_masker`, saved and read back with `lo
     masker.py       the U-Net mask generator
 """
 
-from .amortised import Masker, MaskerFileError, explain_amortised, load_masker, train_masker
+from .amortised import Masker, MaskerFileError, explain_amortised, load_masker, teacher_masks_of, train_masker
 from .explainer import Progress, explain
 from .explanation import Explanation
 
 __all__ = ["Explanation", "Masker", "MaskerFileError", "Progress", "explain", "explain_amortised", "load_masker",
-           "train_masker"]
+           "teacher_masks_of", "train_masker"]

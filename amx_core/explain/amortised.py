@@ -145,7 +145,8 @@ def pixels_sha256(pixels: torch.Tensor) -> str:
 
 
 def _augment(x: torch.Tensor, gen: torch.Generator, min_scale: float = 0.6) -> torch.Tensor:
-    """A random crop (scale min_scale..1 of the side) resized back, and a random horizontal flip."""
+    """A random crop (scale min_scale..1 of the side) resized back, and a random horizontal flip (of every
+    channel: a teacher's mask stacked as a fourth channel moves with its image)."""
     _, h, w = x.shape
     s = min_scale + (1 - min_scale) * float(torch.rand(1, generator=gen))
     ch, cw = max(8, int(h * s)), max(8, int(w * s))
@@ -170,6 +171,7 @@ def train_masker(
     augment: bool = True,
     area_range: tuple[float, float] = (0.03, 0.3),
     seed: int | None = None,
+    teacher_masks: torch.Tensor | None = None,
     progress: Progress | None = None,
     trace: list[dict[str, float]] | None = None,
 ) -> Masker:
@@ -180,6 +182,12 @@ def train_masker(
     binarisation; each image's area is drawn log-uniform in `area_range` (its upper end shrinking from
     `config.area_start` over the first `config.area_schedule` of training), so the ranking is good at every
     area of the selection ladder. Targets are the classifier's top-1 on each (augmented) image.
+
+    `teacher_masks` [N,1,H,W] (binary, e.g. the per-image explainer's masks of these images,
+    `teacher_masks_of`): the masker learns to rank as the teacher chose instead, a per-pixel cross-entropy
+    between the teacher's mask and the masker's mask logits at the teacher's area (no classifier pass
+    but the one that reads the class map): its ranking then follows the per-image explainer's
+    minimal masks, which the objective at drawn areas does not learn.
     """
     cfg = get_preset(config) if isinstance(config, str) else config
     cfg = for_taps(cfg, len(classifier.spec.taps))  # presets are written for 5 taps; any model has its own
@@ -198,6 +206,10 @@ def train_masker(
     n, _, h, w = pixels.shape
     if n == 0:
         raise AmxError("no training images")
+    if teacher_masks is not None:
+        if teacher_masks.shape != (n, 1, h, w):
+            raise ValueError(f"teacher masks {tuple(teacher_masks.shape)} for images {tuple(pixels.shape)}")
+        pixels = torch.cat([pixels, teacher_masks.to(device, pixels.dtype)], 1)  # augmented together
     net = SharedUNet.seeded_shared(width=cfg.width, resolution=cfg.mask_resolution, seed=seed).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr if lr is not None else (cfg.unet_lr or cfg.lr))
     gen = torch.Generator().manual_seed(seed + 11)
@@ -218,12 +230,24 @@ def train_masker(
                 x = pixels[idx]
                 if augment:
                     x = torch.stack([_augment(img, gen) for img in x.cpu()]).to(device)
+                x, teacher = (x[:, :3], x[:, 3:]) if teacher_masks is not None else (x, None)
                 b = x.shape[0]
                 with torch.no_grad():
                     logits_x = classifier(x)
                     ref = {t: acts[t].detach().clone() for t in taps}
                 target = logits_x.argmax(1)
                 cam = class_activation_map(classifier, ref[taps[-1]], target)
+                if teacher is not None:
+                    loss = _distillation_loss(net.scores(x, cam), teacher, cfg)
+                    if trace is not None:
+                        trace.append({"distillation": float(loss.detach())})
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    step += 1
+                    if progress:
+                        progress(step, total)
+                    continue
                 frac = min(1.0, step / max(1, cfg.area_schedule * total))
                 hi = max(lo_area, cfg.area_start + (hi_area - cfg.area_start) * frac)
                 u = torch.rand(b, generator=gen)
@@ -249,6 +273,7 @@ def train_masker(
                 if progress:
                     progress(step, total)
         net.eval()
+        pixels = pixels[:, :3]
         # where the ladder search starts on a new image: the median area chosen on the training images
         with torch.no_grad():
             areas = []
@@ -261,7 +286,32 @@ def train_masker(
     return Masker(net=net, model=classifier.spec.name, config=cfg, image_hashes=hashes,
                   start_area=statistics.median(areas),
                   info={"epochs": epochs, "batch_size": bs, "augment": augment, "steps": total,
-                        "area_range": list(area_range), "train_areas": areas})
+                        "area_range": list(area_range), "train_areas": areas,
+                        "teacher": teacher_masks is not None})
+
+
+def _distillation_loss(scores: torch.Tensor, teacher: torch.Tensor, cfg: ExplainConfig) -> torch.Tensor:
+    """Per-pixel binary cross-entropy between a teacher's masks [B,1,H,W] (soft at the edges after a resize)
+    and the masker's mask logits at each teacher mask's own area, each image weighing the same."""
+    areas = teacher.flatten(1).mean(1).clamp(1e-3, 1.0)
+    logits = mask_logits(scores, areas, cfg.temperature, cfg, teacher.shape[-2:])
+    # the mask's pixels and the rest weigh half each, whatever the area
+    weight = teacher / (2 * areas.view(-1, 1, 1, 1)) + (1 - teacher) / (2 * (1 - areas).clamp_min(1e-3).view(-1, 1, 1, 1))
+    return F.binary_cross_entropy_with_logits(logits, teacher, weight=weight)
+
+
+def teacher_masks_of(classifier: Classifier, pixels: torch.Tensor, config: ExplainConfig | str = "default",
+                     progress: Progress | None = None) -> torch.Tensor:
+    """The per-image explainer's masks of `pixels` [N,3,H,W] ([N,1,H,W]): what `train_masker` distils."""
+    from .explainer import explain
+
+    masks = []
+    for i in range(pixels.shape[0]):
+        (ex,) = explain(classifier, pixels[i : i + 1], config=config, report=False)
+        masks.append(ex.mask.detach())
+        if progress:
+            progress(i + 1, pixels.shape[0])
+    return torch.stack(masks)
 
 
 def _rank(gen, pixels: torch.Tensor, cfg: ExplainConfig, cam: torch.Tensor | None = None) -> torch.Tensor:

@@ -18,6 +18,7 @@ from torch import nn
 from ..backgrounds import background_batch
 from ..config import ExplainConfig, for_taps, get_preset
 from ..hooks import capture, frozen
+from ..metrics import ranking
 from ..models import Classifier, apply_mask
 from .explanation import Explanation, explanation_records
 from .masker import MaskUNet
@@ -96,22 +97,24 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
         masks, select_passes = select_masks(classifier, pixels, rank, target, cfg, logits_x=logits_x, budget=left)
     source = ["generator"] * b
     ranks = list(rank)
-    for name, cost, make in _candidates(classifier, pixels, target, ref, logits_x, cfg, train, train_cost):
+    computed = {"generator": rank}
+    for name, cost, make in _candidates(classifier, pixels, target, ref, logits_x, cfg, train, train_cost, computed):
         budget = None if left is None else left - select_passes - cost
         if budget is not None and budget <= 0:
             break
-        ranking = make()
+        challenger = make()
+        computed[name] = challenger
         select_passes += cost
         with torch.no_grad():
             # a challenger: the smaller verified binary mask wins, and its ranking is reported (so the mask is
             # always the top of the explanation's ranking)
-            cand_masks, cand_passes = select_masks(classifier, pixels, ranking, target, cfg,
+            cand_masks, cand_passes = select_masks(classifier, pixels, challenger, target, cfg,
                                                    below=[float(m.mean()) for m in masks], logits_x=logits_x,
                                                    budget=budget)
         select_passes += cand_passes
         for i in range(b):
             if float(cand_masks[i].mean()) < float(masks[i].mean()):
-                masks[i], ranks[i], source[i] = cand_masks[i], ranking[i], name
+                masks[i], ranks[i], source[i] = cand_masks[i], challenger[i], name
     with torch.no_grad():
         rank = torch.stack(ranks)
         logits_e = classifier(apply_mask(pixels, masks, base))
@@ -181,11 +184,13 @@ def _train_generator(classifier, pixels, acts, ref, logits_x, target, cfg: Expla
                            (h, w))
 
 
-def _candidates(classifier, pixels, target, ref, logits_x, cfg: ExplainConfig, train, train_cost: int):
+def _candidates(classifier, pixels, target, ref, logits_x, cfg: ExplainConfig, train, train_cost: int,
+                computed: dict[str, torch.Tensor]):
     """The rankings that challenge the first generator's, in order, each as (name, its classifier passes, a
     function computing it at the input size): coarse occlusion (prior_grid^2 passes), the class-activation
     map (free: it reads the reference pass), then the generator's `restarts` - 1 other starts (a training
-    each). Each scans with the passes the budget has left."""
+    each), then (`blend_candidates`) blends of the rankings computed so far (`computed`, by name; free).
+    Each scans with the passes the budget has left."""
     size = pixels.shape[-2:]
     if cfg.occlusion_candidate:
         yield "occlusion", cfg.prior_grid**2, lambda: F.interpolate(
@@ -197,6 +202,26 @@ def _candidates(classifier, pixels, target, ref, logits_x, cfg: ExplainConfig, t
             yield "cam", 0, lambda: F.interpolate(cam, size=size, mode="bilinear", align_corners=False)
     for r in range(1, cfg.restarts):
         yield f"generator-{r + 1}", train_cost, lambda r=r: train(r)
+    if cfg.blend_candidates and len(computed) > 1:
+        names = list(computed)
+        groups = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
+        if len(names) > 2:
+            groups.append(tuple(names))
+        for group in groups:
+            yield "blend:" + "+".join(group), 0, lambda group=group: blend([computed[n] for n in group])
+
+
+def blend(rankings: list[torch.Tensor]) -> torch.Tensor:
+    """Rankings [B,1,H,W] -> one ranking: each pixel's mean percentile (1 = top) over them, so pixels that
+    several rankings place high come first, whatever each ranking's scale."""
+    b = rankings[0].shape[0]
+    n = rankings[0][0].numel()
+    out = torch.zeros(b, n, device=rankings[0].device)
+    steps = torch.linspace(1.0, 1.0 / n, n, device=out.device)
+    for r in rankings:
+        for i in range(b):
+            out[i, ranking(r[i])] += steps
+    return (out / len(rankings)).view_as(rankings[0])
 
 
 def class_activation_map(classifier: Classifier, feats: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
