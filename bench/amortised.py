@@ -108,6 +108,8 @@ def main(argv=None) -> int:
 
     rows: dict[str, list[dict]] = {"per-image " + args.preset: [], "amortised": [],
                                    f"amortised+refine{args.refine}": [], "amortised, binary search": []}
+    if not cfg.blend_candidates:
+        rows["amortised, + blend"] = []
     for p in held:
         x = load_photos(clf, [p])
         (ex,) = explain(clf, x, config=cfg)
@@ -118,6 +120,9 @@ def main(argv=None) -> int:
         rows[f"amortised+refine{args.refine}"].append(ex.metrics | {"file": p.name})
         (ex,) = explain_amortised(clf, x, masker, config=cfg, search="binary")
         rows["amortised, binary search"].append(ex.metrics | {"file": p.name})
+        if "amortised, + blend" in rows:
+            (ex,) = explain_amortised(clf, x, masker, config=cfg.with_(blend_candidates=True))
+            rows["amortised, + blend"].append(ex.metrics | {"file": p.name})
         print(p.name, " | ".join(f"{k}: area {v[-1]['mask_area']:.3f} kept {v[-1]['label_kept']} "
                                  f"passes {v[-1]['classifier_passes']}" for k, v in rows.items()), flush=True)
 
@@ -156,7 +161,7 @@ def ranking_areas(clf, masker, held: list[Path], cfg) -> int:
     import torch.nn.functional as F
 
     from amx_core.explain.amortised import _rank
-    from amx_core.explain.explainer import class_activation_map
+    from amx_core.explain.explainer import blend, class_activation_map
     from amx_core.explain.selection import select_masks
     from amx_core.hooks import capture, frozen
 
@@ -169,15 +174,18 @@ def ranking_areas(clf, masker, held: list[Path], cfg) -> int:
             target = logits.argmax(1)
             cam = class_activation_map(clf, acts[clf.spec.taps[-1]].clone(), target)
             found = []
-            for rank in (_rank(masker.net.eval(), x, cfg, cam),
-                         None if cam is None else F.interpolate(cam, size=x.shape[-2:], mode="bilinear")):
+            mine = _rank(masker.net.eval(), x, cfg, cam)
+            theirs = None if cam is None else F.interpolate(cam, size=x.shape[-2:], mode="bilinear")
+            for rank in (mine, theirs, None if cam is None else blend([mine, theirs])):
                 found.append(float("nan") if rank is None else
                              float(select_masks(clf, x, rank, target, scan, logits_x=logits)[0].mean()))
             areas.append(found)
-            print(f"{p.name}: masker ranking {found[0]:.3f}, class-activation map {found[1]:.3f}", flush=True)
+            print(f"{p.name}: masker ranking {found[0]:.3f}, class-activation map {found[1]:.3f}, "
+                  f"their blend {found[2]:.3f}", flush=True)
     print(f"\nminimal sufficient area, median over {len(held)} held-out photos: masker ranking "
-          f"{statistics.median(a for a, _ in areas):.3f}, class-activation map {statistics.median(c for _, c in areas):.3f}, "
-          f"the smaller of the two {statistics.median(min(a, c) for a, c in areas):.3f}")
+          f"{statistics.median(a[0] for a in areas):.3f}, class-activation map {statistics.median(a[1] for a in areas):.3f}, "
+          f"their blend {statistics.median(a[2] for a in areas):.3f}, the smaller of the first two "
+          f"{statistics.median(min(a[:2]) for a in areas):.3f}, of all three {statistics.median(min(a) for a in areas):.3f}")
     return 0
 
 

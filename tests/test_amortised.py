@@ -271,3 +271,28 @@ def test_the_class_activation_map_challenges_an_untrained_masker_and_wins_with_a
     assert float((both.mask * (1 - truth)).sum() / (1 - truth).sum()) <= 0.05
     assert torch.equal(both.mask, top_mask(both.rank_map, both.metrics["mask_area"]))
     assert both.metrics["classifier_passes"] > plain.metrics["classifier_passes"]
+
+
+def test_a_challengers_sequential_search_probes_only_the_levels_below_the_best_so_far():
+    """`select_sequential(below=...)`: nothing under the smallest level -> no pass, the top level unread;
+    below the top -> the full search itself; below a roomy area -> the same mask on a good ranking
+    (the patch first) for fewer passes."""
+    from amx_core.explain.selection import select_sequential
+
+    clf = red_classifier()
+    cfg = PATCH_CFG.with_(check_backgrounds=0, area_ladder=tuple(k / 256 for k in range(1, 257)))
+    x, truth = red_image(10, 3, seed=7)
+    x = x[None]
+    good = truth[None] + 0.01 * torch.rand(1, 1, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+    target = torch.tensor([0])
+    with torch.no_grad():
+        full_mask, full_logits, (full_passes,) = select_sequential(clf, x, good, target, cfg)
+        none_mask, none_logits, (none_passes,) = select_sequential(clf, x, good, target, cfg, below=[1 / 256])
+        top_mask_, _, (top_passes,) = select_sequential(clf, x, good, target, cfg, below=[1.0])
+        under, under_logits, (under_passes,) = select_sequential(clf, x, good, target, cfg, below=[0.1])
+    assert none_passes == 0 and none_logits is None and float(none_mask.mean()) == 1.0
+    assert torch.equal(top_mask_, full_mask) and top_passes == full_passes
+    area = float(full_mask.mean())
+    assert 0.7 * float(truth.mean()) <= area <= float(truth.mean()) + 1e-6  # most of the patch, nothing else
+    assert torch.equal(under, full_mask) and torch.allclose(under_logits, full_logits)
+    assert under_passes < full_passes

@@ -171,20 +171,25 @@ def _top(order: torch.Tensor, rank: torch.Tensor, fraction: float) -> torch.Tens
 
 
 def select_sequential(classifier: Classifier, pixels: torch.Tensor, rank: torch.Tensor, target: torch.Tensor,
-                      cfg: ExplainConfig, logits_x: torch.Tensor | None = None
-                      ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+                      cfg: ExplainConfig, logits_x: torch.Tensor | None = None, below: list[float] | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor | None, list[int]]:
     """`select_masks` itself, probe for probe (the same bisection of the ladder, the same acceptance test),
     but each probe shows the classifier one image at a time and stops as soon as the verdict is known: a
     probe that loses the label on the baseline costs one pass, not 1 + `check_backgrounds`. So it
     chooses the same level with fewer passes. Per image: masks, the baseline logits of the chosen mask
-    (no extra pass when it was probed) and the passes spent."""
-    ladder = _ladder(cfg)
-    top = len(ladder) - 1
+    (no extra pass when it was probed) and the passes spent.
+
+    `below`, one area per image (a challenger that can win only by being smaller): bisect only the levels
+    under it; where none holds the image's mask is the ladder's top level, unread (logits None: the
+    caller keeps what it had)."""
+    full = _ladder(cfg)
     base = classifier.baseline
     k, kinds = cfg.check_backgrounds, cfg.background_kinds
     need = min(cfg.check_pass, k)
     masks, logits_out, passes = [], [], []
     for i in range(pixels.shape[0]):
+        ladder = full if below is None else [a for a in full[:-1] if a < below[i] - 1e-4] + [full[-1]]
+        top = len(ladder) - 1
         img, t = pixels[i : i + 1], target[i : i + 1]
         ref = None if logits_x is None else logits_x[i : i + 1]
         spent = 0
@@ -213,13 +218,14 @@ def select_sequential(classifier: Classifier, pixels: torch.Tensor, rank: torch.
             else:
                 lo = mid + 1
         mask = top_mask(rank[i], ladder[lo])
-        if lo not in black:
+        if lo not in black and not (below is not None and lo == top):
             black[lo] = classifier(apply_mask(img, mask[None], base))
             spent += 1
         masks.append(mask)
-        logits_out.append(black[lo])
+        logits_out.append(black.get(lo))
         passes.append(spent)
-    return torch.stack(masks), torch.cat(logits_out), passes
+    unread = any(lg is None for lg in logits_out)
+    return torch.stack(masks), None if unread else torch.cat(logits_out), passes
 
 
 def add_report(classifier: Classifier, ex: Explanation, cfg: ExplainConfig) -> None:
