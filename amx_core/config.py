@@ -32,9 +32,10 @@ class ExplainConfig:
     cam_candidate: bool = False
     # > 1: the generator is trained this many times from different starts, each ranking one more candidate
     restarts: int = 1
-    # also scan blends of the candidates' rankings (each pixel's mean percentile over a pair of rankings, and
-    # over all of them): pixels that several rankings agree on; free to compute, one scan each below the best
-    blend_candidates: bool = False
+    # >= 2: also scan blends of the candidates' rankings (each pixel's mean percentile over every group of 2 to
+    # `blends` rankings, then over all of them): pixels that several rankings agree on; free to compute, one
+    # scan each below the best mask so far
+    blends: int = 0
     # > 0: the candidates' ladder searches stop where an image's classifier passes would exceed this
     max_passes: int = 0
     seed: int = 0

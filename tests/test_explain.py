@@ -343,7 +343,7 @@ def test_a_blend_ranks_first_the_pixels_its_rankings_agree_on():
 
 
 def test_blends_of_the_candidates_win_only_with_a_smaller_verified_mask():
-    """blend_candidates scans blends of the rankings already computed, below the best mask so far: the mask
+    """`blends` scans blends of the rankings already computed, below the best mask so far: the mask
     never grows, a blend's win is verified and reported with its ranking, and its scans are counted."""
     from amx_core.metrics import top_mask
 
@@ -354,7 +354,7 @@ def test_blends_of_the_candidates_win_only_with_a_smaller_verified_mask():
         cfg = FAST.with_(steps=3, selection="scan", check_backgrounds=0, area_ladder=ladder, cam_candidate=True,
                          occlusion_candidate=True, prior_grid=4, restarts=2)
         (plain,) = explain(clf, x, config=cfg, report=False)
-        (blended,) = explain(clf, x, config=cfg.with_(blend_candidates=True), report=False)
+        (blended,) = explain(clf, x, config=cfg.with_(blends=3), report=False)
         assert blended.metrics["mask_area"] <= plain.metrics["mask_area"]
         assert blended.metrics["classifier_passes"] >= plain.metrics["classifier_passes"]
         if blended.metrics["mask_source"].startswith("blend:"):

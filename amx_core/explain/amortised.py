@@ -403,12 +403,12 @@ def _explain_one(classifier, pixels, acts, net, masker: Masker, cfg: ExplainConf
 
 def _challengers(rank: torch.Tensor, cam: torch.Tensor | None, cfg: ExplainConfig, size):
     """The rankings that challenge the masker's, as (name, ranking): the class-activation map
-    (`cam_candidate`), then the blend of the two (`blend_candidates`)."""
+    (`cam_candidate`), then the blend of the two (`blends`)."""
     if not cfg.cam_candidate or cam is None:
         return
     cam_rank = F.interpolate(cam, size=size, mode="bilinear", align_corners=False)
     yield "cam", cam_rank
-    if cfg.blend_candidates:
+    if cfg.blends >= 2:
         yield "blend:amortised+cam", blend([rank, cam_rank])
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from itertools import combinations
 
 import torch
 import torch.nn.functional as F
@@ -189,7 +190,7 @@ def _candidates(classifier, pixels, target, ref, logits_x, cfg: ExplainConfig, t
     """The rankings that challenge the first generator's, in order, each as (name, its classifier passes, a
     function computing it at the input size): coarse occlusion (prior_grid^2 passes), the class-activation
     map (free: it reads the reference pass), then the generator's `restarts` - 1 other starts (a training
-    each), then (`blend_candidates`) blends of the rankings computed so far (`computed`, by name; free).
+    each), then (`blends`) blends of the rankings computed so far (`computed`, by name; free).
     Each scans with the passes the budget has left."""
     size = pixels.shape[-2:]
     if cfg.occlusion_candidate:
@@ -202,11 +203,10 @@ def _candidates(classifier, pixels, target, ref, logits_x, cfg: ExplainConfig, t
             yield "cam", 0, lambda: F.interpolate(cam, size=size, mode="bilinear", align_corners=False)
     for r in range(1, cfg.restarts):
         yield f"generator-{r + 1}", train_cost, lambda r=r: train(r)
-    if cfg.blend_candidates and len(computed) > 1:
+    if cfg.blends >= 2 and len(computed) > 1:
         names = list(computed)
-        groups = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
-        if len(names) > 2:
-            groups.append(tuple(names))
+        groups = [g for k in range(2, min(cfg.blends, len(names) - 1) + 1) for g in combinations(names, k)]
+        groups.append(tuple(names))
         for group in groups:
             yield "blend:" + "+".join(group), 0, lambda group=group: blend([computed[n] for n in group])
 
