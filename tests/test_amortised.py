@@ -218,12 +218,23 @@ def test_train_masker_cli_writes_a_masker_without_the_held_out_images(tmp_path, 
     masker = load_masker(out, model="tiny_cnn")
     assert set(masker.image_hashes) == {file_sha256(p) for p in paths[2:]}
     assert "2 held out" in capsys.readouterr().err
+    assert masker.info["teacher"] is False
+
+
+def test_train_masker_cli_distils_a_teacher_preset(tmp_path, tiny, capsys):
+    good_images(tmp_path / "imgs", 2)
+    out = tmp_path / "masker.pt"
+    rc = main(["--images", str(tmp_path / "imgs"), "--model", "tiny_cnn", "--out", str(out), "--epochs", "1",
+               "--teacher", "default"])
+    assert rc == 0, capsys.readouterr().err
+    assert load_masker(out, model="tiny_cnn").info["teacher"] is True
 
 
 @pytest.mark.parametrize("extra, message", [
     (["--epochs", "0"], "--epochs 0: must be at least 1"),
     (["--holdout-list", "/no/such/list.txt"], "--holdout-list /no/such/list.txt: missing"),
     (["--preset", "tiny"], "unknown preset 'tiny'"),
+    (["--teacher", "tiny"], "unknown preset 'tiny'"),
 ])
 def test_train_masker_cli_errors_are_one_line(tmp_path, tiny, capsys, extra, message):
     good_images(tmp_path / "imgs", 1)

@@ -2,6 +2,7 @@
 that amx-explain and amx-ingest take with --masker FILE [--refine-steps N].
 
     amx-train-masker --images DIR --model efficientnet_lite0 --out masker.pt [--epochs N] [--preset default]
+        [--teacher default]
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--holdout-list", default=None,
                    help="a file of image paths or sha256 hashes (one a line) never to train on")
     p.add_argument("--no-augment", action="store_true", help="no random crops and flips")
+    p.add_argument("--teacher", default=None, metavar="PRESET",
+                   help="distil: explain each training image with this per-image preset first (seconds per image) "
+                        "and train the masker to rank as it chose")
     p.add_argument("--recursive", action="store_true")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
@@ -56,7 +60,7 @@ def read_holdout(path: str | Path) -> set[str]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..explain import train_masker
+    from ..explain import teacher_masks_of, train_masker
     from ..images import discover_images, file_sha256, load_image
     from ..models import check_device, load_classifier
     from ..progress import ProgressBar
@@ -66,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise AmxError(f"--batch-size {args.batch_size}: must be at least 1")
     config = get_preset(args.preset).with_(seed=args.seed)
+    if args.teacher:
+        get_preset(args.teacher)  # an unknown preset fails before the model loads
     holdout = read_holdout(args.holdout_list) if args.holdout_list else set()
     out = Path(args.out)
     if out.is_dir():
@@ -95,11 +101,17 @@ def run(args: argparse.Namespace) -> int:
     if not pixels:
         raise AmxError(f"no training images in {' '.join(args.images)}" + (f" ({held} held out)" if held else ""))
     n = len(pixels)
+    teacher = None
+    if args.teacher:
+        teacher_bar = ProgressBar(n, f"{args.teacher} masks")
+        teacher = teacher_masks_of(classifier, torch.stack(pixels).to(device), get_preset(args.teacher),
+                                   progress=lambda done, total: teacher_bar.advance())
+        teacher_bar.close()
     bar = ProgressBar(args.epochs * ((n + min(args.batch_size, n) - 1) // min(args.batch_size, n)), "train masker")
     t0 = time.perf_counter()
     masker = train_masker(classifier, torch.stack(pixels).to(device), config=config, epochs=args.epochs,
                           batch_size=args.batch_size, augment=not args.no_augment, seed=args.seed,
-                          progress=lambda done, total: bar.advance())
+                          teacher_masks=teacher, progress=lambda done, total: bar.advance())
     bar.close()
     masker.image_hashes = tuple(hashes)
     masker.info["files"] = [str(f) for f in keep]
