@@ -38,6 +38,7 @@ _EXPORTS = {
     "explain_amortised": "amx_core.explain",
     "train_masker": "amx_core.explain",
     "load_masker": "amx_core.explain",
+    "teacher_masks_of": "amx_core.explain",
     "read_circuit": "amx_core.readout",
     "ReadoutConfig": "amx_core.readout",
     "read_verified_circuits": "amx_core.readout",
