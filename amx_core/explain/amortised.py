@@ -241,31 +241,25 @@ def train_masker(
                     loss = _distillation_loss(net.scores(x, cam), teacher, cfg)
                     if trace is not None:
                         trace.append({"distillation": float(loss.detach())})
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    step += 1
-                    if progress:
-                        progress(step, total)
-                    continue
-                frac = min(1.0, step / max(1, cfg.area_schedule * total))
-                hi = max(lo_area, cfg.area_start + (hi_area - cfg.area_start) * frac)
-                u = torch.rand(b, generator=gen)
-                goals = (torch.tensor(lo_area).log() + u * (torch.tensor(hi).log() - torch.tensor(lo_area).log()))
-                goals = goals.exp().to(device)
-                tau = cfg.temperature * (cfg.temperature_end / cfg.temperature) ** (step / max(1, total - 1))
-                soft = torch.sigmoid(mask_logits(net.scores(x, cam), goals, tau, cfg, (h, w)))
-                m = soft
-                if step >= st_step:
-                    m = (soft > 0.5).to(soft) + soft - soft.detach()
-                rngs = [torch.Generator().manual_seed(int(torch.randint(0, 2**31, (1,), generator=gen)))
-                        for _ in range(b * nr)]
-                bg = background_batch([kinds[(step * nr + j) % len(kinds)] for j in range(nr) for _ in range(b)],
-                                      x.cpu().repeat(nr, 1, 1, 1), rngs, blur_sigma=cfg.blur_sigma).to(device)
-                terms = objective_terms(classifier, acts, x, m, soft, goals, bg, ref, logits_x, target, cfg)
-                loss = torch.stack(list(terms.values())).sum(0).mean()
-                if trace is not None:
-                    trace.append({k: float(v.detach().mean()) for k, v in terms.items()} | {"loss": float(loss)})
+                else:
+                    frac = min(1.0, step / max(1, cfg.area_schedule * total))
+                    hi = max(lo_area, cfg.area_start + (hi_area - cfg.area_start) * frac)
+                    u = torch.rand(b, generator=gen)
+                    goals = (torch.tensor(lo_area).log() + u * (torch.tensor(hi).log() - torch.tensor(lo_area).log()))
+                    goals = goals.exp().to(device)
+                    tau = cfg.temperature * (cfg.temperature_end / cfg.temperature) ** (step / max(1, total - 1))
+                    soft = torch.sigmoid(mask_logits(net.scores(x, cam), goals, tau, cfg, (h, w)))
+                    m = soft
+                    if step >= st_step:
+                        m = (soft > 0.5).to(soft) + soft - soft.detach()
+                    rngs = [torch.Generator().manual_seed(int(torch.randint(0, 2**31, (1,), generator=gen)))
+                            for _ in range(b * nr)]
+                    bg = background_batch([kinds[(step * nr + j) % len(kinds)] for j in range(nr) for _ in range(b)],
+                                          x.cpu().repeat(nr, 1, 1, 1), rngs, blur_sigma=cfg.blur_sigma).to(device)
+                    terms = objective_terms(classifier, acts, x, m, soft, goals, bg, ref, logits_x, target, cfg)
+                    loss = torch.stack(list(terms.values())).sum(0).mean()
+                    if trace is not None:
+                        trace.append({k: float(v.detach().mean()) for k, v in terms.items()} | {"loss": float(loss)})
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
