@@ -108,8 +108,6 @@ def main(argv=None) -> int:
 
     rows: dict[str, list[dict]] = {"per-image " + args.preset: [], "amortised": [],
                                    f"amortised+refine{args.refine}": [], "amortised, binary search": []}
-    if not cfg.blends:
-        rows["amortised, + blend"] = []
     for p in held:
         x = load_photos(clf, [p])
         (ex,) = explain(clf, x, config=cfg)
@@ -120,9 +118,6 @@ def main(argv=None) -> int:
         rows[f"amortised+refine{args.refine}"].append(ex.metrics | {"file": p.name})
         (ex,) = explain_amortised(clf, x, masker, config=cfg, search="binary")
         rows["amortised, binary search"].append(ex.metrics | {"file": p.name})
-        if "amortised, + blend" in rows:
-            (ex,) = explain_amortised(clf, x, masker, config=cfg.with_(blends=2))
-            rows["amortised, + blend"].append(ex.metrics | {"file": p.name})
         print(p.name, " | ".join(f"{k}: area {v[-1]['mask_area']:.3f} kept {v[-1]['label_kept']} "
                                  f"passes {v[-1]['classifier_passes']}" for k, v in rows.items()), flush=True)
 
