@@ -110,9 +110,10 @@ MINIMAL_LADDER = tuple([round(0.005 * k, 4) for k in range(1, 21)] + [0.12, 0.14
 # on the neutral baseline, found by an ascending scan; random backgrounds stay in the objective (the
 # robustness term) and in the report, not in the selection; the generator's output layer starts at zero
 MINIMAL = {"check_backgrounds": 0, "selection": "scan", "area_ladder": MINIMAL_LADDER, "zero_out": True,
-           # three verified candidates (generator, occlusion, class-activation map), the smallest mask wins, within
-           # 200 passes: 34 steps (68 passes) leave the candidates' scans room, 4 levels per classifier call
-           "steps": 34, "cam_candidate": True, "max_passes": 200, "scan_chunk": 4}
+           # three verified candidates (generator, occlusion, class-activation map) and, as the budget allows, their
+           # blends by 2 and all 3; the smallest mask wins, within 200 passes: 34 steps (68 passes) leave the
+           # candidates' scans room, 4 levels per classifier call
+           "steps": 34, "cam_candidate": True, "blends": 2, "max_passes": 200, "scan_chunk": 4}
 
 PRESETS: dict[str, ExplainConfig] = {
     # the smallest part that alone keeps the label on the baseline (paper Fig. 3 top): the default's objective,

@@ -168,12 +168,12 @@ def test_presets_exist_and_differ_from_compact_to_object():
         assert (p.check_backgrounds, p.selection, p.per_seed) == (0, "scan", False)
         assert [a for a in p.area_ladder if a <= 0.1] == pytest.approx([0.005 * k for k in range(1, 21)])
         # verified candidates (generator, occlusion, class map; compact: the generator from 3 starts) share
-        # a budget of classifier passes: 200 for the default, 700 for compact (which blends its five rankings)
+        # a budget of classifier passes with their blends: 200 for the default, 700 for compact
         assert (p.occlusion_candidate, p.cam_candidate) == (True, True)
         assert 1 + p.restarts * 2 * p.steps + p.prior_grid**2 < p.max_passes  # leaves room to scan
-    assert (PRESETS["default"].restarts, PRESETS["default"].blends, PRESETS["default"].max_passes) == (1, 0, 200)
+    assert (PRESETS["default"].restarts, PRESETS["default"].blends, PRESETS["default"].max_passes) == (1, 2, 200)
     assert (PRESETS["compact"].restarts, PRESETS["compact"].blends, PRESETS["compact"].max_passes) == (3, 3, 700)
-    assert PRESETS["compact"].with_(restarts=1, blends=0, max_passes=200) == PRESETS["default"]
+    assert PRESETS["compact"].with_(restarts=1, blends=2, max_passes=200) == PRESETS["default"]
     assert PRESETS["robust"].check_backgrounds == 4 and PRESETS["robust"].selection == "bisect"
     targets = [PRESETS[n].area_target for n in ("default", "relaxed", "object")]
     assert targets == sorted(targets) and len(set(targets)) == len(targets)
