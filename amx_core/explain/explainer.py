@@ -3,8 +3,8 @@ e = m*x keeps the classifier's prediction and intermediate activations (the pape
 the smallest binary mask on an area ladder that keeps the label (on the baseline; with the robust presets
 also over random backgrounds) is chosen and reported. The generator's free grid starts from a ranking
 that already means something: the class-activation map of the reference pass, or coarse occlusion.
-Other rankings (occlusion, the class map, the generator from other starts) challenge the generator's
-within a budget of classifier passes; the smallest verified mask wins."""
+Other rankings (occlusion, the class map, the generator from other starts, blends of these) challenge the
+generator's within a budget of classifier passes; the smallest verified mask wins."""
 
 from __future__ import annotations
 
