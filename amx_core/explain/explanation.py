@@ -61,7 +61,7 @@ class Explanation:
     target: int
     pixels: torch.Tensor
     mask: torch.Tensor
-    rank_map: torch.Tensor  # the winning candidate's ranking of pixels (the mask is its top): generator, occlusion or CAM
+    rank_map: torch.Tensor  # the winning candidate's ranking of pixels (the mask is its top): generator, occlusion, CAM, a blend
     baseline: torch.Tensor  # [3,1,1]
     metrics: dict[str, Any] = field(default_factory=dict)
 
