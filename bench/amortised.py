@@ -80,11 +80,7 @@ def main(argv=None) -> int:
         teacher = None
         if args.teacher:
             cache = mpath.with_name(f"teacher-{args.teacher}-{args.model}.pt")
-            if cache.exists():
-                teacher = torch.load(cache)
-            else:
-                teacher = teacher_masks_of(clf, photos, args.teacher)
-                torch.save(teacher, cache)
+            teacher = cached_teacher_masks(clf, train, photos, args.teacher, cache)
             print(f"teacher: the {args.teacher} preset's masks of the training photos, median area "
                   f"{teacher.flatten(1).mean(1).median():.3f} ({time.perf_counter() - t:.0f} s; {cache})")
             t = time.perf_counter()
@@ -148,6 +144,20 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
     return 0
+
+
+def cached_teacher_masks(clf, files: list[Path], photos: torch.Tensor, preset: str, cache: Path) -> torch.Tensor:
+    """The `preset`'s masks of `files` (pixels `photos`), read from `cache` when it holds exactly these files
+    (by sha256), else computed and written there (minutes: one explanation per photo)."""
+    hashes = [file_sha256(p) for p in files]
+    if cache.exists():
+        saved = torch.load(cache)
+        if isinstance(saved, dict) and saved.get("files") == hashes:
+            return saved["masks"]
+    masks = teacher_masks_of(clf, photos, preset)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"files": hashes, "masks": masks}, cache)
+    return masks
 
 
 def ranking_areas(clf, masker, held: list[Path], cfg) -> int:

@@ -25,13 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from amx_core.config import get_preset  # noqa: E402
-from amx_core.explain import teacher_masks_of  # noqa: E402
 from amx_core.explain.amortised import _distillation_loss  # noqa: E402
 from amx_core.explain.explainer import blend, class_activation_map  # noqa: E402
 from amx_core.explain.selection import select_masks  # noqa: E402
 from amx_core.hooks import capture, frozen  # noqa: E402
 from amx_core.models import load_classifier  # noqa: E402
-from bench.amortised import split  # noqa: E402
+from bench.amortised import cached_teacher_masks, split  # noqa: E402
 from bench.samples import load_photos  # noqa: E402
 
 GRID = 14
@@ -74,13 +73,7 @@ def main(argv=None) -> int:
     cfg = get_preset("default")
     train, held = split(Path(args.images))
     held = held[args.skip : args.skip + args.limit]
-    cache = Path(args.teacher_cache)
-    if cache.exists():
-        teacher = torch.load(cache)
-    else:
-        teacher = teacher_masks_of(clf, load_photos(clf, train), cfg)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(teacher, cache)
+    teacher = cached_teacher_masks(clf, train, load_photos(clf, train), "default", Path(args.teacher_cache))
     f_train, c_train, _, _ = tap_features(clf, train)
     head = torch.nn.Conv2d(f_train.shape[1], 1, 1)
     torch.nn.init.zeros_(head.weight)
