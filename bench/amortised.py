@@ -162,7 +162,8 @@ def cached_teacher_masks(clf, files: list[Path], photos: torch.Tensor, preset: s
 
 def ranking_areas(clf, masker, held: list[Path], cfg) -> int:
     """Per held-out photo, the smallest level of `cfg`'s ladder that keeps the label (an upward scan, no
-    budget) on the masker's ranking and on the class-activation map's; medians of each and of the smaller."""
+    budget) on the masker's ranking, on the class-activation map's and on their blend; medians of each, of
+    the smaller of the first two and of all three."""
     import torch.nn.functional as F
 
     from amx_core.explain.amortised import _rank

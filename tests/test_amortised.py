@@ -265,8 +265,6 @@ def test_sequential_probes_choose_exactly_what_explains_binary_search_chooses():
 def test_the_class_activation_map_challenges_an_untrained_masker_and_wins_with_a_smaller_mask():
     """cam_candidate: the class map is searched too (one more search, counted), the smaller verified mask
     wins, its ranking is reported (the mask is its top), and the masker's own answer is kept otherwise."""
-    from amx_core.metrics import top_mask
-
     clf = red_classifier()
     net = SharedUNet.seeded_shared(width=8, resolution=8, seed=3)
     with torch.no_grad():

@@ -342,6 +342,29 @@ def test_a_blend_ranks_first_the_pixels_its_rankings_agree_on():
     assert torch.equal(blend([a, a]).flatten().argsort(descending=True)[:1], torch.tensor([0]))
 
 
+def test_a_blend_needs_less_than_either_ranking_where_they_agree_only_on_the_patch():
+    """Two rankings that each put a different decoy above the patch: either alone needs decoy + patch to
+    keep the label; their blend ranks the patch first and needs about the patch alone."""
+    from amx_core.explain.explainer import blend
+    from amx_core.explain.selection import select_masks
+
+    clf = patch_classifier()
+    x = patch_image(0)[None]
+    noise = 0.1 * torch.rand(2, 1, 1, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
+    first, second = noise[0].clone(), noise[1].clone()
+    for r, decoy in ((first, (slice(20, 28), slice(0, 8))), (second, (slice(0, 8), slice(0, 8)))):
+        r[0, 0][PATCH] += 2.0
+        r[0, 0][decoy] += 3.0
+    cfg = FAST.with_(selection="scan", check_backgrounds=0, area_ladder=tuple(k / 256 for k in range(1, 257)))
+    target = torch.tensor([0])
+    with torch.no_grad():
+        areas = [float(select_masks(clf, x, r, target, cfg)[0].mean()) for r in (first, second, blend([first, second]))]
+    patch = float(patch_mask().mean())
+    assert areas[0] > patch and areas[1] > patch  # each keeps its decoy before the patch
+    assert areas[2] <= patch + 1 / 256  # the blend: the patch first (one ladder step of slack for its edge)
+    assert areas[2] < 0.6 * min(areas[:2])
+
+
 def test_blends_of_the_candidates_win_only_with_a_smaller_verified_mask():
     """`blends` scans blends of the rankings already computed, below the best mask so far: the mask
     never grows, a blend's win is verified and reported with its ranking, and its scans are counted."""

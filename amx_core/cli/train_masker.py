@@ -102,15 +102,16 @@ def run(args: argparse.Namespace) -> int:
     if not pixels:
         raise AmxError(f"no training images in {' '.join(args.images)}" + (f" ({held} held out)" if held else ""))
     n = len(pixels)
+    batch = torch.stack(pixels).to(device)
     teacher = None
     if args.teacher:
         teacher_bar = ProgressBar(n, f"{args.teacher} masks")
-        teacher = teacher_masks_of(classifier, torch.stack(pixels).to(device), get_preset(args.teacher),
+        teacher = teacher_masks_of(classifier, batch, get_preset(args.teacher),
                                    progress=lambda done, total: teacher_bar.advance())
         teacher_bar.close()
     bar = ProgressBar(args.epochs * ((n + min(args.batch_size, n) - 1) // min(args.batch_size, n)), "train masker")
     t0 = time.perf_counter()
-    masker = train_masker(classifier, torch.stack(pixels).to(device), config=config, epochs=args.epochs,
+    masker = train_masker(classifier, batch, config=config, epochs=args.epochs,
                           batch_size=args.batch_size, augment=not args.no_augment, seed=args.seed,
                           teacher_masks=teacher, progress=lambda done, total: bar.advance())
     bar.close()

@@ -61,6 +61,11 @@ def _ladder(cfg: ExplainConfig) -> list[float]:
     return [a for a in cfg.area_ladder if a >= cfg.area_floor] or [1.0]
 
 
+def _levels_below(levels: list[float], area: float) -> list[float]:
+    """The levels a challenger probes: those smaller than the best mask so far (`area`), which it must beat."""
+    return [a for a in levels if a < area - 1e-4]
+
+
 def _kept(logits: torch.Tensor, tgt: torch.Tensor, logits_x: torch.Tensor | None) -> torch.Tensor:
     """The acceptance criterion per row: `evidence_kept` against the original's logits (top-1 kept where the
     target is the original's top-1); without `logits_x`, top-1 equals the target."""
@@ -142,7 +147,7 @@ def _scan(classifier: Classifier, pixels: torch.Tensor, rank: torch.Tensor, targ
     for i in range(pixels.shape[0]):
         order = ranking(rank[i])
         spent, chosen = 0, None
-        probed = ladder[:-1] if below is None else [a for a in ladder if a < below[i] - 1e-4]
+        probed = ladder[:-1] if below is None else _levels_below(ladder, below[i])
         if budget is not None:
             probed = probed[: max(0, budget // (1 + cfg.check_backgrounds))]
         for start in range(0, len(probed), chunk):
@@ -188,7 +193,7 @@ def select_sequential(classifier: Classifier, pixels: torch.Tensor, rank: torch.
     need = min(cfg.check_pass, k)
     masks, logits_out, passes = [], [], []
     for i in range(pixels.shape[0]):
-        ladder = full if below is None else [a for a in full[:-1] if a < below[i] - 1e-4] + [full[-1]]
+        ladder = full if below is None else _levels_below(full[:-1], below[i]) + [full[-1]]
         top = len(ladder) - 1
         img, t = pixels[i : i + 1], target[i : i + 1]
         ref = None if logits_x is None else logits_x[i : i + 1]
