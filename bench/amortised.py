@@ -30,6 +30,7 @@ from amx_core.config import get_preset  # noqa: E402
 from amx_core.explain import explain, explain_amortised, load_masker, teacher_masks_of, train_masker  # noqa: E402
 from amx_core.images import file_sha256  # noqa: E402
 from amx_core.models import load_classifier  # noqa: E402
+from bench.explain_quality import overrides  # noqa: E402
 from bench.samples import load_photos, sample_paths  # noqa: E402
 
 
@@ -55,6 +56,9 @@ def main(argv=None) -> int:
     ap.add_argument("--teacher", default=None,
                     help="train the masker on this per-image preset's masks of the training photos (distillation; "
                          "the masks are cached beside the masker file)")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override a field of the amortised mode's config only (repeatable), e.g. --set "
+                         "gradcam_candidate=False")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None, help="write per-image metrics here")
     ap.add_argument("--rankings", action="store_true",
@@ -70,6 +74,7 @@ def main(argv=None) -> int:
         held = held[: args.limit]
     clf = load_classifier(args.model)
     cfg = get_preset(args.preset)
+    amortised_cfg = cfg.with_(**overrides(args.set))
     mpath = Path(args.masker)
     if mpath.exists():
         masker = load_masker(mpath, model=args.model)
@@ -108,11 +113,11 @@ def main(argv=None) -> int:
         x = load_photos(clf, [p])
         (ex,) = explain(clf, x, config=cfg)
         rows["per-image " + args.preset].append(ex.metrics | {"file": p.name})
-        (ex,) = explain_amortised(clf, x, masker, config=cfg)
+        (ex,) = explain_amortised(clf, x, masker, config=amortised_cfg)
         rows["amortised"].append(ex.metrics | {"file": p.name})
-        (ex,) = explain_amortised(clf, x, masker, config=cfg, refine_steps=args.refine)
+        (ex,) = explain_amortised(clf, x, masker, config=amortised_cfg, refine_steps=args.refine)
         rows[f"amortised+refine{args.refine}"].append(ex.metrics | {"file": p.name})
-        (ex,) = explain_amortised(clf, x, masker, config=cfg, search="binary")
+        (ex,) = explain_amortised(clf, x, masker, config=amortised_cfg, search="binary")
         rows["amortised, binary search"].append(ex.metrics | {"file": p.name})
         print(p.name, " | ".join(f"{k}: area {v[-1]['mask_area']:.3f} kept {v[-1]['label_kept']} "
                                  f"passes {v[-1]['classifier_passes']}" for k, v in rows.items()), flush=True)

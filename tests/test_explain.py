@@ -167,12 +167,12 @@ def test_presets_exist_and_differ_from_compact_to_object():
         p = PRESETS[name]
         assert (p.check_backgrounds, p.selection, p.per_seed) == (0, "scan", False)
         assert [a for a in p.area_ladder if a <= 0.1] == pytest.approx([0.005 * k for k in range(1, 21)])
-        # verified candidates (generator, occlusion, class map; compact: the generator from 3 starts) share
-        # a budget of classifier passes with their blends: 200 for the default, 700 for compact
+        # verified candidates (generator, occlusion, class map; compact: the generator from 4 starts) share
+        # a budget of classifier passes with their blends: 200 for the default, 1000 for compact
         assert (p.occlusion_candidate, p.cam_candidate) == (True, True)
         assert 1 + p.restarts * 2 * p.steps + p.prior_grid**2 < p.max_passes  # leaves room to scan
     assert (PRESETS["default"].restarts, PRESETS["default"].blends, PRESETS["default"].max_passes) == (1, 2, 200)
-    assert (PRESETS["compact"].restarts, PRESETS["compact"].blends, PRESETS["compact"].max_passes) == (3, 3, 700)
+    assert (PRESETS["compact"].restarts, PRESETS["compact"].blends, PRESETS["compact"].max_passes) == (4, 3, 1000)
     assert PRESETS["compact"].with_(restarts=1, blends=2, max_passes=200) == PRESETS["default"]
     assert PRESETS["robust"].check_backgrounds == 4 and PRESETS["robust"].selection == "bisect"
     targets = [PRESETS[n].area_target for n in ("default", "relaxed", "object")]
@@ -501,3 +501,64 @@ def test_a_second_ranked_class_is_explained_by_its_evidence():
     # class 0, the top-1: the criterion stays "the top-1"
     (top,) = explain(clf, x, targets=[0], config=cfg.with_(steps=4), report=False)
     assert top.metrics["criterion"] == "top1" and top.metrics["rank_x"] == 1
+
+
+class _TwoScaleLinear(torch.nn.Module):
+    """A 1x1 conv (tap "a", 4x4), a 2x2 average pool (tap "b", 2x2), the global mean, a linear head: every
+    path is linear, so the target logit's gradient at "a" is fc.weight[target] / 16 at every position."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.a = torch.nn.Conv2d(3, 5, 1)
+        self.b = torch.nn.AvgPool2d(2)
+        self.fc = torch.nn.Linear(5, 3)
+
+    def forward(self, x):
+        return self.fc(self.b(self.a(x)).mean((2, 3)))
+
+
+def test_grad_cam_at_the_finer_tap_weighs_each_channel_by_its_mean_gradient():
+    from dataclasses import replace
+
+    from amx_core.explain.explainer import _standardised, finer_tap, grad_cam
+    from amx_core.hooks import capture, frozen
+    from tests.tiny import TINY_SPEC
+
+    clf = Classifier(replace(TINY_SPEC, name="two_scale", taps=("a", "b"), resize=4, crop=4), _TwoScaleLinear())
+    x = torch.rand(1, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+    target = torch.tensor([2])
+    with frozen(clf), capture(clf.net, clf.spec.taps) as acts:
+        with torch.no_grad():
+            clf(x)
+            ref = {t: acts[t].clone() for t in clf.spec.taps}
+        assert finer_tap(clf, ref) == "a"
+        got = grad_cam(clf, x, target, acts, "a")
+    # by hand: relu(sum_c w[target, c] / 16 * A_c), standardised (the 1/16 cancels)
+    by_hand = _standardised(torch.relu(torch.einsum("bchw,c->bhw", ref["a"], clf.net.fc.weight[2])[:, None]))
+    assert got.shape == (1, 1, 4, 4)
+    assert torch.allclose(got, by_hand, atol=1e-3)  # (the standardisation's epsilon, scaled by 16)
+    # no tap finer than the last: no Grad-CAM candidate
+    assert finer_tap(Classifier(replace(clf.spec, taps=("b",)), clf.net), {"b": ref["b"]}) is None
+    assert finer_tap(clf, {"a": ref["a"], "b": ref["b"][:, :, 0, 0]}) is None  # the last tap has no map
+
+
+def test_the_gradcam_candidate_costs_one_pass_and_wins_only_with_a_smaller_verified_mask():
+    """gradcam_candidate: Grad-CAM at the finer tap is one more candidate (one pass to compute, counted, and
+    its scan below the best mask); a win is verified and reported with its ranking, else nothing changes."""
+    from amx_core.metrics import top_mask
+
+    clf = patch_classifier()
+    x = patch_image(0)[None]
+    cfg = FAST.with_(steps=0, selection="scan", check_backgrounds=0, area_ladder=tuple(k / 64 for k in range(1, 65)))
+    (plain,) = explain(clf, x, config=cfg, report=False)
+    (both,) = explain(clf, x, config=cfg.with_(gradcam_candidate=True), report=False)
+    assert both.metrics["classifier_passes"] >= plain.metrics["classifier_passes"] + 1
+    assert both.metrics["mask_area"] <= plain.metrics["mask_area"]
+    if both.metrics["mask_source"] == "gradcam":
+        assert both.metrics["label_kept"] and both.metrics["mask_area"] < plain.metrics["mask_area"]
+        assert torch.equal(both.mask, top_mask(both.rank_map, both.metrics["mask_area"], stable=True))
+        truth = patch_mask()
+        assert float((both.mask * truth).sum() / truth.sum()) >= 0.85
+    else:
+        assert torch.equal(both.mask, plain.mask)

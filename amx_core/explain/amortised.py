@@ -26,7 +26,7 @@ from ..config import ExplainConfig, for_taps, get_preset
 from ..errors import AmxError
 from ..hooks import capture, frozen
 from ..models import Classifier, apply_mask
-from .explainer import Progress, class_activation_map
+from .explainer import Progress, blend, class_activation_map, finer_tap, grad_cam
 from .explanation import Explanation, explanation_records
 from .masker import MaskUNet
 from .objective import objective_terms
@@ -392,6 +392,32 @@ def _explain_one(classifier, pixels, acts, net, masker: Masker, cfg: ExplainConf
             passes += spent
             if float(cam_masks[0].mean()) < area:
                 masks, logits_e, rank, source = cam_masks, cam_logits, cam_rank, "cam"
+            tap = finer_tap(classifier, ref) if cfg.gradcam_candidate else None
+            if tap is not None:
+                # the class map's blend with Grad-CAM at the finer tap (one pass): the finer map splits the
+                # class map's blob, the blend keeps the cells both rank high (docs/method.md, stop 28)
+                fine = F.interpolate(grad_cam(classifier, pixels, target, acts, tap), size=pixels.shape[-2:],
+                                     mode="bilinear", align_corners=False)
+                passes += 1
+                both = blend([cam_rank, fine])
+                area = float(masks[0].mean())
+                if cfg.amortised_max_passes > 0:
+                    # its small levels are where it wins, and a bisection steps over them where the label
+                    # flickers along the ladder: scan upwards with what the pass budget leaves (+1: e's pass)
+                    left = cfg.amortised_max_passes - passes - 1
+                    b_masks, spent = (select_masks(classifier, pixels, both, target, cfg.with_(selection="scan"),
+                                                   below=[area], logits_x=logits_x, budget=left)
+                                      if left > 0 else (masks, 0))
+                    b_logits = None
+                    if float(b_masks[0].mean()) < area:
+                        b_logits = classifier(apply_mask(pixels, b_masks, classifier.baseline))
+                        spent += 1
+                else:
+                    b_masks, b_logits, spent = _search(classifier, pixels, both, target, cfg, logits_x, search,
+                                                       below=area)
+                passes += spent
+                if float(b_masks[0].mean()) < area:
+                    masks, logits_e, rank, source = b_masks, b_logits, both, "blend:cam+gradcam"
     return explanation_records(pixels, target, masks, rank, logits_x, logits_e, classifier.baseline[0], [
         {"steps": refine_steps, "classifier_passes": passes, "mask_source": source,
          "seconds": time.perf_counter() - start}
