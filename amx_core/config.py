@@ -30,9 +30,9 @@ class ExplainConfig:
     # also search the ladder on the class-activation map (no extra pass to compute; no-op where the
     # architecture has none) and keep the smaller verified binary mask
     cam_candidate: bool = False
-    # also search the ladder on the blend of the class map and Grad-CAM at the last tap finer than the last one
-    # (one forward and backward pass, counted as one; no-op where the architecture has no such tap or no class
-    # map); the per-image explainer adds Grad-CAM itself as a candidate (its blends then pair it)
+    # the amortised mode (with `cam_candidate`): also search, last, the blend of the class map and Grad-CAM
+    # at the last tap finer than the last one (one forward and backward pass, counted as one; no-op where
+    # the architecture has no such tap or no class map), climbing from the smallest level
     gradcam_candidate: bool = False
     # > 1: the generator is trained this many times from different starts, each ranking one more candidate
     restarts: int = 1
@@ -42,9 +42,6 @@ class ExplainConfig:
     blends: int = 0
     # > 0: the candidates' ladder searches stop where an image's classifier passes would exceed this
     max_passes: int = 0
-    # > 0: the amortised mode's last challenger (the blend of `gradcam_candidate`) scans the ladder upwards,
-    # smallest levels first, with the passes left under this many (0: its sequential search, like the others)
-    amortised_max_passes: int = 0
     seed: int = 0
     # False: every draw that decides the explanation (the generator's initial weights, its training
     # backgrounds, the selection's and the report's backgrounds) uses CANONICAL_SEED, so an image's
@@ -120,7 +117,9 @@ MINIMAL = {"check_backgrounds": 0, "selection": "scan", "area_ladder": MINIMAL_L
            # three verified candidates (generator, occlusion, class-activation map) and, as the budget allows, their
            # blends by 2 and all 3; the smallest mask wins, within 200 passes: 34 steps (68 passes) leave the
            # candidates' scans room, 4 levels per classifier call
-           "steps": 34, "cam_candidate": True, "blends": 2, "max_passes": 200, "scan_chunk": 4}
+           "steps": 34, "cam_candidate": True, "blends": 2, "max_passes": 200, "scan_chunk": 4,
+           # the amortised mode's third ranking (the per-image explainer does not read it)
+           "gradcam_candidate": True}
 
 PRESETS: dict[str, ExplainConfig] = {
     # the smallest part that alone keeps the label on the baseline (paper Fig. 3 top): the default's objective,

@@ -9,7 +9,7 @@ that exists (its recorded training hashes must not include a held-out photo). Th
 photo: the per-image preset (default), and the amortised path with 0 and --refine refinement steps.
 Issue 6 §3 targets: amortised >= 10x fewer classifier passes per image than the per-image default,
 label kept within 5 points of it, median area within 1.5x of it. `--rankings` measures only the minimal
-sufficient area of the masker's ranking and of the class-activation map (no per-image explainer).
+sufficient area of the masker's ranking, of the class-activation map and of blends (no per-image explainer).
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None, help="write per-image metrics here")
     ap.add_argument("--rankings", action="store_true",
                     help="only the minimal sufficient area (a full upward scan of the preset's ladder) of the "
-                         "masker's ranking and of the class-activation map alone, per held-out photo: is the "
-                         "masker's ranking the limit, or its mask search?")
+                         "masker's ranking, of the class-activation map and of blends, per held-out photo: are the "
+                         "rankings the limit, or the mask search?")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -167,36 +167,44 @@ def cached_teacher_masks(clf, files: list[Path], photos: torch.Tensor, preset: s
 
 def ranking_areas(clf, masker, held: list[Path], cfg) -> int:
     """Per held-out photo, the smallest level of `cfg`'s ladder that keeps the label (an upward scan, no
-    budget) on the masker's ranking, on the class-activation map's and on their blend; medians of each, of
-    the smaller of the first two and of all three."""
+    budget) on the masker's ranking, on the class-activation map's, on their blend and on the class map's
+    blend with Grad-CAM at the finer tap (the amortised mode's third ranking); medians of each, of the
+    smaller of the first two and of masker, map and the last."""
     import torch.nn.functional as F
 
     from amx_core.explain.amortised import _rank
-    from amx_core.explain.explainer import blend, class_activation_map
+    from amx_core.explain.explainer import blend, class_activation_map, finer_tap, grad_cam
     from amx_core.explain.selection import select_masks
     from amx_core.hooks import capture, frozen
 
     scan = cfg.with_(selection="scan", check_backgrounds=0)
+    names = ("masker ranking", "class-activation map", "their blend", "map + Grad-CAM blend")
     areas = []
-    with frozen(clf), capture(clf.net, clf.spec.taps) as acts, torch.no_grad():
+    with frozen(clf), capture(clf.net, clf.spec.taps) as acts:
         for p in held:
             x = load_photos(clf, [p])
-            logits = clf(x)
+            with torch.no_grad():
+                logits = clf(x)
+                ref = {t: acts[t].clone() for t in clf.spec.taps}
             target = logits.argmax(1)
-            cam = class_activation_map(clf, acts[clf.spec.taps[-1]].clone(), target)
-            found = []
-            mine = _rank(masker.net.eval(), x, cfg, cam)
-            theirs = None if cam is None else F.interpolate(cam, size=x.shape[-2:], mode="bilinear")
-            for rank in (mine, theirs, None if cam is None else blend([mine, theirs])):
-                found.append(float("nan") if rank is None else
-                             float(select_masks(clf, x, rank, target, scan, logits_x=logits)[0].mean()))
+            cam = class_activation_map(clf, ref[clf.spec.taps[-1]], target)
+            tap = finer_tap(clf, ref)
+            fine = None if tap is None else F.interpolate(grad_cam(clf, x, target, acts, tap), size=x.shape[-2:],
+                                                           mode="bilinear", align_corners=False)
+            with torch.no_grad():
+                mine = _rank(masker.net.eval(), x, cfg, cam)
+                theirs = None if cam is None else F.interpolate(cam, size=x.shape[-2:], mode="bilinear")
+                ranks = (mine, theirs, None if cam is None else blend([mine, theirs]),
+                         None if cam is None or fine is None else blend([theirs, fine]))
+                found = [float("nan") if rank is None else
+                         float(select_masks(clf, x, rank, target, scan, logits_x=logits)[0].mean()) for rank in ranks]
             areas.append(found)
-            print(f"{p.name}: masker ranking {found[0]:.3f}, class-activation map {found[1]:.3f}, "
-                  f"their blend {found[2]:.3f}", flush=True)
-    print(f"\nminimal sufficient area, median over {len(held)} held-out photos: masker ranking "
-          f"{statistics.median(a[0] for a in areas):.3f}, class-activation map {statistics.median(a[1] for a in areas):.3f}, "
-          f"their blend {statistics.median(a[2] for a in areas):.3f}, the smaller of the first two "
-          f"{statistics.median(min(a[:2]) for a in areas):.3f}, of all three {statistics.median(min(a) for a in areas):.3f}")
+            print(f"{p.name}: " + ", ".join(f"{n} {a:.3f}" for n, a in zip(names, found, strict=True)), flush=True)
+    med = statistics.median
+    print(f"\nminimal sufficient area, median over {len(held)} held-out photos: "
+          + ", ".join(f"{n} {med(a[j] for a in areas):.3f}" for j, n in enumerate(names))
+          + f", the smaller of the first two {med(min(a[:2]) for a in areas):.3f}, of masker, map and map + "
+          f"Grad-CAM {med(min(a[0], a[1], a[3]) for a in areas):.3f}")
     return 0
 
 

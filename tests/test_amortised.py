@@ -305,3 +305,68 @@ def test_a_challengers_sequential_search_probes_only_the_levels_below_the_best_s
     assert 0.7 * float(truth.mean()) <= area <= float(truth.mean()) + 1e-6  # most of the patch, nothing else
     assert torch.equal(under, full_mask) and torch.allclose(under_logits, full_logits)
     assert under_passes < full_passes
+
+
+class _FlickerNet(torch.nn.Module):
+    """16x16 inputs (normalised: grey is 0, a channel at 1 is 1): class 0's logit is the red pixels' count
+    minus the green pixels' plus a tenth of the blue ones', class 1's is 10.05. An image of 16 red, 20 green and
+    220 blue pixels is class 0 (18 > 10.05); on the ranking red, then green, then blue, its top L pixels keep
+    class 0 for L = 11..21 and L >= 177 only: the label flickers along the ladder."""
+
+    def forward(self, x):
+        z = x[:, 0].sum((1, 2)) - x[:, 1].sum((1, 2)) + 0.1 * x[:, 2].sum((1, 2))
+        return torch.stack([z, torch.full_like(z, 10.05)], 1)
+
+
+def test_a_galloping_search_finds_the_small_level_a_bisection_steps_over():
+    """`select_sequential(gallop=True)` climbs from the smallest level in doubling strides (L = 1, 3, 7, 15:
+    kept) and bisects below: L = 11, the smallest that holds. The bisection starts mid-ladder (L = 128:
+    lost) and climbs to L = 177. Passes are counted either way."""
+    from dataclasses import replace
+
+    from amx_core.explain.selection import select_sequential
+    from tests.tiny import TINY_SPEC
+
+    clf = Classifier(replace(TINY_SPEC, name="flicker", resize=16, crop=16), _FlickerNet())
+    x = torch.full((1, 3, 16, 16), 0.5)
+    order = torch.arange(256)
+    red, green, blue = order[:16], order[16:36], order[36:]
+    for ch, idx in ((0, red), (1, green), (2, blue)):
+        x[0, ch].view(-1)[idx] = 1.0
+    rank = (256 - order).float().view(1, 1, 16, 16)  # red first, then green, then blue
+    cfg = ExplainConfig(check_backgrounds=0, area_ladder=tuple(k / 256 for k in range(1, 257)))
+    target = torch.tensor([0])
+    with torch.no_grad():
+        logits_x = clf(x)
+        assert int(logits_x.argmax()) == 0
+        bisected, _, (b_passes,) = select_sequential(clf, x, rank, target, cfg, logits_x)
+        galloped, g_logits, (g_passes,) = select_sequential(clf, x, rank, target, cfg, logits_x, gallop=True)
+    assert int(bisected.sum()) == 177
+    assert int(galloped.sum()) == 11 and torch.equal(galloped[0, 0].view(-1)[:11], torch.ones(11))
+    assert float(g_logits[0, 0]) == pytest.approx(11.0)  # the chosen mask's logits, read by its probe
+    # climb: L = 1, 3, 7, 15 (4 passes); bisect L = 8..15: 11 (kept), 9, 10 (lost): 3 more
+    assert g_passes == 7
+    assert b_passes == 8  # log2(256)
+
+
+def test_the_blend_of_class_map_and_grad_cam_challenges_last_and_wins_only_smaller():
+    """gradcam_candidate in the amortised mode: after masker and class map, the blend of the class map with
+    Grad-CAM at the finer tap (one pass to compute, counted) is searched below the best mask; it never
+    makes a mask larger, and where it wins its ranking is reported (the mask is its top). (On these patch
+    photos the masker or the class map already finds the smallest sufficient mask, so it never wins here;
+    `explain`'s blend tests cover a blend that wins.)"""
+    clf = red_classifier()
+    net = SharedUNet.seeded_shared(width=8, resolution=8, seed=3)
+    cfg = PATCH_CFG.with_(check_backgrounds=0, cam_candidate=True, area_ladder=tuple(k / 64 for k in range(1, 65)))
+    for r, c in [(0, 0), (10, 3), (24, 24), (5, 17)]:
+        x, _ = red_image(r, c, seed=60 + r)
+        (plain,) = explain_amortised(clf, x[None], Masker(net=net, model="redanywhere", config=cfg), report=False)
+        (both,) = explain_amortised(clf, x[None], Masker(net=net, model="redanywhere",
+                                                         config=cfg.with_(gradcam_candidate=True)), report=False)
+        assert both.metrics["classifier_passes"] >= plain.metrics["classifier_passes"] + 1
+        assert both.metrics["mask_area"] <= plain.metrics["mask_area"] and both.metrics["label_kept"]
+        if both.metrics["mask_source"] == "blend:cam+gradcam":
+            assert both.metrics["mask_area"] < plain.metrics["mask_area"]
+            assert torch.equal(both.mask, top_mask(both.rank_map, both.metrics["mask_area"]))
+        else:
+            assert torch.equal(both.mask, plain.mask)

@@ -335,9 +335,14 @@ def explain_amortised(
     generator), then the smallest binary mask on the area ladder that keeps the label on the baseline
     and on the random backgrounds (the acceptance test of `explain`), and the same report.
 
+    With `cam_candidate` the class-activation map challenges the masker's ranking, and with
+    `gradcam_candidate` then the class map's blend with Grad-CAM at a finer tap (one pass): each searched
+    below the best mask so far, the smallest verified mask wins and its ranking is reported.
+
     `search="sequential"` is `explain`'s ladder search probe for probe, each probe stopping as soon as
-    its verdict is known (the same mask, fewer passes; see `select_sequential`); `search="binary"`
-    calls `explain`'s own `select_masks` (batched probes). `classifier_passes` counts every image forward.
+    its verdict is known (the same mask, fewer passes; see `select_sequential`; the blend's search climbs
+    from the smallest level first); `search="binary"` calls `explain`'s own `select_masks` (batched
+    probes). `classifier_passes` counts every image forward (with its backward, where there is one).
     """
     if masker.model != classifier.spec.name:
         raise MaskerFileError(f"masker trained for model {masker.model!r}, classifier is {classifier.spec.name!r}")
@@ -401,20 +406,10 @@ def _explain_one(classifier, pixels, acts, net, masker: Masker, cfg: ExplainConf
                 passes += 1
                 both = blend([cam_rank, fine])
                 area = float(masks[0].mean())
-                if cfg.amortised_max_passes > 0:
-                    # its small levels are where it wins, and a bisection steps over them where the label
-                    # flickers along the ladder: scan upwards with what the pass budget leaves (+1: e's pass)
-                    left = cfg.amortised_max_passes - passes - 1
-                    b_masks, spent = (select_masks(classifier, pixels, both, target, cfg.with_(selection="scan"),
-                                                   below=[area], logits_x=logits_x, budget=left)
-                                      if left > 0 else (masks, 0))
-                    b_logits = None
-                    if float(b_masks[0].mean()) < area:
-                        b_logits = classifier(apply_mask(pixels, b_masks, classifier.baseline))
-                        spent += 1
-                else:
-                    b_masks, b_logits, spent = _search(classifier, pixels, both, target, cfg, logits_x, search,
-                                                       below=area)
+                # its small levels are where it wins, and a bisection steps over them where the label flickers
+                # along the ladder: the search climbs from the smallest level (`gallop`, a few more passes)
+                b_masks, b_logits, spent = _search(classifier, pixels, both, target, cfg, logits_x, search,
+                                                   below=area, gallop=True)
                 passes += spent
                 if float(b_masks[0].mean()) < area:
                     masks, logits_e, rank, source = b_masks, b_logits, both, "blend:cam+gradcam"
@@ -424,15 +419,16 @@ def _explain_one(classifier, pixels, acts, net, masker: Masker, cfg: ExplainConf
     ])[0]
 
 
-def _search(classifier, pixels, rank, target, cfg: ExplainConfig, logits_x, search: str, below: float | None = None):
+def _search(classifier, pixels, rank, target, cfg: ExplainConfig, logits_x, search: str, below: float | None = None,
+            gallop: bool = False):
     """One image's mask on `rank`: masks, the baseline logits of the chosen mask and the passes spent.
     `below` (sequential search): a challenger's search, of the levels under that area only (logits None
-    when none holds)."""
+    when none holds); `gallop`: climb from the smallest level first (`select_sequential`)."""
     if search == "binary":
         masks, sel = select_masks(classifier, pixels, rank, target, cfg, logits_x=logits_x)
         return masks, classifier(apply_mask(pixels, masks, classifier.baseline)), sel + 1
     masks, logits_e, sel_passes = select_sequential(classifier, pixels, rank, target, cfg, logits_x,
-                                                    below=None if below is None else [below])
+                                                    below=None if below is None else [below], gallop=gallop)
     return masks, logits_e, sel_passes[0]
 
 

@@ -99,8 +99,7 @@ def _optimise_and_select(classifier, pixels, acts, targets, cfg: ExplainConfig, 
     source = ["generator"] * b
     ranks = list(rank)
     computed = {"generator": rank}
-    for name, cost, make in _candidates(classifier, pixels, target, acts, ref, logits_x, cfg, train, train_cost,
-                                             computed):
+    for name, cost, make in _candidates(classifier, pixels, target, ref, logits_x, cfg, train, train_cost, computed):
         budget = None if left is None else left - select_passes - cost
         if budget is not None and budget <= 0:
             break
@@ -186,11 +185,11 @@ def _train_generator(classifier, pixels, acts, ref, logits_x, target, cfg: Expla
                            (h, w))
 
 
-def _candidates(classifier, pixels, target, acts, ref, logits_x, cfg: ExplainConfig, train, train_cost: int,
+def _candidates(classifier, pixels, target, ref, logits_x, cfg: ExplainConfig, train, train_cost: int,
                 computed: dict[str, torch.Tensor]):
     """The rankings that challenge the first generator's, in order, each as (name, its classifier passes, a
     function computing it at the input size): coarse occlusion (prior_grid^2 passes), the class-activation
-    map (free: it reads the reference pass), Grad-CAM at the finer tap (one pass), then the generator's `restarts` - 1 other starts (a training
+    map (free: it reads the reference pass), then the generator's `restarts` - 1 other starts (a training
     each), then (`blends`) blends of the rankings computed so far (`computed`, by name; free).
     Each scans with the passes the budget has left."""
     size = pixels.shape[-2:]
@@ -202,10 +201,6 @@ def _candidates(classifier, pixels, target, acts, ref, logits_x, cfg: ExplainCon
         cam = class_activation_map(classifier, ref[classifier.spec.taps[-1]], target)
         if cam is not None:
             yield "cam", 0, lambda: F.interpolate(cam, size=size, mode="bilinear", align_corners=False)
-    tap = finer_tap(classifier, ref) if cfg.gradcam_candidate else None
-    if tap is not None:
-        yield "gradcam", 1, lambda: F.interpolate(grad_cam(classifier, pixels, target, acts, tap), size=size,
-                                                  mode="bilinear", align_corners=False)
     for r in range(1, cfg.restarts):
         yield f"generator-{r + 1}", train_cost, lambda r=r: train(r)
     if cfg.blends >= 2 and len(computed) > 1:
@@ -255,7 +250,8 @@ def grad_cam(classifier: Classifier, pixels: torch.Tensor, target: torch.Tensor,
     """Grad-CAM of `target` at `tap` ([B,1,h,w], standardised per image): the tap's channels weighted by the
     spatial mean of the target logit's gradient, summed, rectified. One forward and backward pass (`acts`:
     the capture dict the classifier's taps write to). Finer than the class map (which reads the last tap),
-    it tells apart the parts of an object that the last map merges into one blob."""
+    it tells apart the parts of an object that the last map merges into one blob (the amortised mode blends
+    the two; as a candidate of the per-image default it gave no smaller masks: docs/method.md)."""
     with torch.enable_grad():
         logits = classifier(pixels.detach().requires_grad_(True))
         feats = acts[tap]

@@ -176,8 +176,8 @@ def _top(order: torch.Tensor, rank: torch.Tensor, fraction: float) -> torch.Tens
 
 
 def select_sequential(classifier: Classifier, pixels: torch.Tensor, rank: torch.Tensor, target: torch.Tensor,
-                      cfg: ExplainConfig, logits_x: torch.Tensor | None = None, below: list[float] | None = None
-                      ) -> tuple[torch.Tensor, torch.Tensor | None, list[int]]:
+                      cfg: ExplainConfig, logits_x: torch.Tensor | None = None, below: list[float] | None = None,
+                      gallop: bool = False) -> tuple[torch.Tensor, torch.Tensor | None, list[int]]:
     """`select_masks` itself, probe for probe (the same bisection of the ladder, the same acceptance test),
     but each probe shows the classifier one image at a time and stops as soon as the verdict is known: a
     probe that loses the label on the baseline costs one pass, not 1 + `check_backgrounds`. So it
@@ -186,51 +186,78 @@ def select_sequential(classifier: Classifier, pixels: torch.Tensor, rank: torch.
 
     `below`, one area per image (a challenger that can win only by being smaller): bisect only the levels
     under it; where none holds the image's mask is the ladder's top level, unread (logits None: the
-    caller keeps what it had)."""
+    caller keeps what it had).
+
+    `gallop`: first climb from the smallest level in doubling strides (levels 0, 2, 6, 14, ...) until one
+    holds, then bisect the levels between the last that failed and it. Where the label flickers along the
+    ladder (a small mask keeps it, a larger one with more background loses it), a bisection that starts
+    mid-ladder steps over the small level; the climb reaches it first, for a few more passes."""
     full = _ladder(cfg)
-    base = classifier.baseline
-    k, kinds = cfg.check_backgrounds, cfg.background_kinds
-    need = min(cfg.check_pass, k)
     masks, logits_out, passes = [], [], []
     for i in range(pixels.shape[0]):
         ladder = full if below is None else _levels_below(full[:-1], below[i]) + [full[-1]]
-        top = len(ladder) - 1
-        img, t = pixels[i : i + 1], target[i : i + 1]
-        ref = None if logits_x is None else logits_x[i : i + 1]
-        spent = 0
-        black: dict[int, torch.Tensor] = {}
-        lo, hi = 0, top  # the top level is accepted unprobed if nothing smaller passes, as in `select_masks`
-        while lo < hi:
-            mid = (lo + hi) // 2
-            cand = top_mask(rank[i], ladder[mid])[None]
-            black[mid] = classifier(apply_mask(img, cand, base))
-            spent += 1
-            good = bool(_kept(black[mid], t, ref)[0])
-            if good:
-                ok = bad = 0
-                for j in range(k):
-                    if ok >= need or bad > k - need:
-                        break
-                    bg = background_batch([kinds[j % len(kinds)]], img.cpu(),
-                                          [torch.Generator().manual_seed(cfg.draw_seed + 1000 + j)],
-                                          blur_sigma=cfg.blur_sigma).to(img.device)
-                    kept = bool(_kept(classifier(img * cand + bg * (1 - cand)), t, ref)[0])
-                    spent += 1
-                    ok, bad = ok + kept, bad + (not kept)
-                good = ok >= need
-            if good:
-                hi = mid
-            else:
-                lo = mid + 1
-        mask = top_mask(rank[i], ladder[lo])
-        if lo not in black and not (below is not None and lo == top):
-            black[lo] = classifier(apply_mask(img, mask[None], base))
-            spent += 1
+        mask, logits, spent = _sequential_one(classifier, pixels[i : i + 1], rank[i], target[i : i + 1],
+                                              None if logits_x is None else logits_x[i : i + 1], ladder, cfg,
+                                              gallop=gallop, read_top=below is None)
         masks.append(mask)
-        logits_out.append(black.get(lo))
+        logits_out.append(logits)
         passes.append(spent)
     unread = any(lg is None for lg in logits_out)
     return torch.stack(masks), None if unread else torch.cat(logits_out), passes
+
+
+def _sequential_one(classifier: Classifier, img: torch.Tensor, rank: torch.Tensor, t: torch.Tensor,
+                    ref: torch.Tensor | None, ladder: list[float], cfg: ExplainConfig, *, gallop: bool,
+                    read_top: bool) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """One image's search of `ladder` for `select_sequential`: its mask, the baseline logits of that mask
+    (None when it is the top level and `read_top` is false) and the passes spent."""
+    base = classifier.baseline
+    k, kinds = cfg.check_backgrounds, cfg.background_kinds
+    need = min(cfg.check_pass, k)
+    top = len(ladder) - 1
+    black: dict[int, torch.Tensor] = {}
+    spent = 0
+
+    def holds(level: int) -> bool:
+        nonlocal spent
+        cand = top_mask(rank, ladder[level])[None]
+        black[level] = classifier(apply_mask(img, cand, base))
+        spent += 1
+        if not bool(_kept(black[level], t, ref)[0]):
+            return False
+        ok = bad = 0
+        for j in range(k):
+            if ok >= need or bad > k - need:
+                break
+            bg = background_batch([kinds[j % len(kinds)]], img.cpu(),
+                                  [torch.Generator().manual_seed(cfg.draw_seed + 1000 + j)],
+                                  blur_sigma=cfg.blur_sigma).to(img.device)
+            kept = bool(_kept(classifier(img * cand + bg * (1 - cand)), t, ref)[0])
+            spent += 1
+            ok, bad = ok + kept, bad + (not kept)
+        return ok >= need
+
+    lo, hi = 0, top  # the top level is accepted unprobed if nothing smaller passes, as in `select_masks`
+    if gallop:
+        level, stride = 0, 1
+        while level < top:
+            if holds(level):
+                hi = level
+                break
+            lo = level + 1
+            stride *= 2
+            level += stride
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if holds(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    mask = top_mask(rank, ladder[lo])
+    if lo not in black and (read_top or lo != top):
+        black[lo] = classifier(apply_mask(img, mask[None], base))
+        spent += 1
+    return mask, black.get(lo), spent
 
 
 def add_report(classifier: Classifier, ex: Explanation, cfg: ExplainConfig) -> None:
