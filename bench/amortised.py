@@ -170,10 +170,8 @@ def ranking_areas(clf, masker, held: list[Path], cfg) -> int:
     budget) on the masker's ranking, on the class-activation map's, on their blend and on the class map's
     blend with Grad-CAM at the finer tap (the amortised mode's third ranking); medians of each, of the
     smaller of the first two and of masker, map and the last."""
-    import torch.nn.functional as F
-
     from amx_core.explain.amortised import _rank
-    from amx_core.explain.explainer import blend, class_activation_map, finer_tap, grad_cam
+    from amx_core.explain.explainer import at_input_size, blend, class_activation_map, finer_tap, grad_cam
     from amx_core.explain.selection import select_masks
     from amx_core.hooks import capture, frozen
 
@@ -189,11 +187,10 @@ def ranking_areas(clf, masker, held: list[Path], cfg) -> int:
             target = logits.argmax(1)
             cam = class_activation_map(clf, ref[clf.spec.taps[-1]], target)
             tap = finer_tap(clf, ref)
-            fine = None if tap is None else F.interpolate(grad_cam(clf, x, target, acts, tap), size=x.shape[-2:],
-                                                           mode="bilinear", align_corners=False)
+            fine = None if tap is None else at_input_size(grad_cam(clf, x, target, acts, tap), x)
             with torch.no_grad():
                 mine = _rank(masker.net.eval(), x, cfg, cam)
-                theirs = None if cam is None else F.interpolate(cam, size=x.shape[-2:], mode="bilinear")
+                theirs = None if cam is None else at_input_size(cam, x)
                 ranks = (mine, theirs, None if cam is None else blend([mine, theirs]),
                          None if cam is None or fine is None else blend([theirs, fine]))
                 found = [float("nan") if rank is None else

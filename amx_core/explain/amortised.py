@@ -26,7 +26,7 @@ from ..config import ExplainConfig, for_taps, get_preset
 from ..errors import AmxError
 from ..hooks import capture, frozen
 from ..models import Classifier, apply_mask
-from .explainer import Progress, blend, class_activation_map, finer_tap, grad_cam
+from .explainer import Progress, at_input_size, blend, class_activation_map, finer_tap, grad_cam
 from .explanation import Explanation, explanation_records
 from .masker import MaskUNet
 from .objective import objective_terms
@@ -391,7 +391,7 @@ def _explain_one(classifier, pixels, acts, net, masker: Masker, cfg: ExplainConf
             # ranking is reported, as in `explain`. (A blend of the two, as `explain`'s `blends`, measured no
             # smaller for 4 more passes: docs/method.md)
             area = float(masks[0].mean())
-            cam_rank = F.interpolate(cam, size=pixels.shape[-2:], mode="bilinear", align_corners=False)
+            cam_rank = at_input_size(cam, pixels)
             cam_masks, cam_logits, spent = _search(classifier, pixels, cam_rank, target, cfg, logits_x, search,
                                                    below=area)
             passes += spent
@@ -401,8 +401,7 @@ def _explain_one(classifier, pixels, acts, net, masker: Masker, cfg: ExplainConf
             if tap is not None:
                 # the class map's blend with Grad-CAM at the finer tap (one pass): the finer map splits the
                 # class map's blob, the blend keeps the cells both rank high (docs/method.md, stop 28)
-                fine = F.interpolate(grad_cam(classifier, pixels, target, acts, tap), size=pixels.shape[-2:],
-                                     mode="bilinear", align_corners=False)
+                fine = at_input_size(grad_cam(classifier, pixels, target, acts, tap), pixels)
                 passes += 1
                 both = blend([cam_rank, fine])
                 area = float(masks[0].mean())

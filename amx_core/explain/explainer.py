@@ -192,15 +192,13 @@ def _candidates(classifier, pixels, target, ref, logits_x, cfg: ExplainConfig, t
     map (free: it reads the reference pass), then the generator's `restarts` - 1 other starts (a training
     each), then (`blends`) blends of the rankings computed so far (`computed`, by name; free).
     Each scans with the passes the budget has left."""
-    size = pixels.shape[-2:]
     if cfg.occlusion_candidate:
-        yield "occlusion", cfg.prior_grid**2, lambda: F.interpolate(
-            occlusion_prior(classifier, pixels, target, cfg, logits_x), size=size, mode="bilinear",
-            align_corners=False)
+        yield "occlusion", cfg.prior_grid**2, lambda: at_input_size(
+            occlusion_prior(classifier, pixels, target, cfg, logits_x), pixels)
     if cfg.cam_candidate:
         cam = class_activation_map(classifier, ref[classifier.spec.taps[-1]], target)
         if cam is not None:
-            yield "cam", 0, lambda: F.interpolate(cam, size=size, mode="bilinear", align_corners=False)
+            yield "cam", 0, lambda: at_input_size(cam, pixels)
     for r in range(1, cfg.restarts):
         yield f"generator-{r + 1}", train_cost, lambda r=r: train(r)
     if cfg.blends >= 2 and len(computed) > 1:
@@ -258,6 +256,11 @@ def grad_cam(classifier: Classifier, pixels: torch.Tensor, target: torch.Tensor,
         (grads,) = torch.autograd.grad(logits.gather(1, target[:, None]).sum(), feats)
     weighted = (grads.mean((2, 3), keepdim=True) * feats.detach()).sum(1, keepdim=True)
     return _standardised(torch.relu(weighted))
+
+
+def at_input_size(maps: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+    """A coarse map [B,1,h,w] upsampled bilinearly to the size of `pixels`: a ranking of the input's pixels."""
+    return F.interpolate(maps, size=pixels.shape[-2:], mode="bilinear", align_corners=False)
 
 
 def _standardised(maps: torch.Tensor) -> torch.Tensor:
