@@ -165,24 +165,29 @@ def cached_teacher_masks(clf, files: list[Path], photos: torch.Tensor, preset: s
     return masks
 
 
-def amortised_rankings(clf, masker, x: torch.Tensor, cfg, acts) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """One photo's reference logits, its target (top-1) and the amortised mode's rankings at the input size:
-    "masker", "cam" (the class-activation map) and "blend" (the map's blend with Grad-CAM at the finer tap);
-    None where the architecture has no class map or no finer tap. `acts`: the capture of `clf`'s taps."""
+def amortised_rankings(clf, masker, held: list[Path], cfg):
+    """Per held-out photo: (path, pixels, reference logits, target (top-1), the amortised mode's rankings at
+    the input size: "masker", "cam" (the class-activation map) and "blend" (the map's blend with Grad-CAM at
+    the finer tap); None where the architecture has no class map or no finer tap)."""
     from amx_core.explain.amortised import _rank
     from amx_core.explain.explainer import at_input_size, blend, class_activation_map, finer_tap, grad_cam
+    from amx_core.hooks import capture, frozen
 
-    with torch.no_grad():
-        logits = clf(x)
-        ref = {t: acts[t].clone() for t in clf.spec.taps}
-    target = logits.argmax(1)
-    cam = class_activation_map(clf, ref[clf.spec.taps[-1]], target)
-    tap = finer_tap(clf, ref)
-    fine = None if tap is None else at_input_size(grad_cam(clf, x, target, acts, tap), x)
-    with torch.no_grad():
-        ranks = {"masker": _rank(masker.net.eval(), x, cfg, cam), "cam": None if cam is None else at_input_size(cam, x)}
-        ranks["blend"] = None if cam is None or fine is None else blend([ranks["cam"], fine])
-    return logits, target, ranks
+    with frozen(clf), capture(clf.net, clf.spec.taps) as acts:
+        for p in held:
+            x = load_photos(clf, [p])
+            with torch.no_grad():
+                logits = clf(x)
+                ref = {t: acts[t].clone() for t in clf.spec.taps}
+            target = logits.argmax(1)
+            cam = class_activation_map(clf, ref[clf.spec.taps[-1]], target)
+            tap = finer_tap(clf, ref)
+            fine = None if tap is None else at_input_size(grad_cam(clf, x, target, acts, tap), x)
+            with torch.no_grad():
+                ranks = {"masker": _rank(masker.net.eval(), x, cfg, cam),
+                         "cam": None if cam is None else at_input_size(cam, x)}
+                ranks["blend"] = None if cam is None or fine is None else blend([ranks["cam"], fine])
+            yield p, x, logits, target, ranks
 
 
 def ranking_areas(clf, masker, held: list[Path], cfg) -> int:
@@ -192,22 +197,17 @@ def ranking_areas(clf, masker, held: list[Path], cfg) -> int:
     smaller of the first two and of masker, map and the last."""
     from amx_core.explain.explainer import blend
     from amx_core.explain.selection import select_masks
-    from amx_core.hooks import capture, frozen
 
     scan = cfg.with_(selection="scan", check_backgrounds=0)
     names = ("masker ranking", "class-activation map", "their blend", "map + Grad-CAM blend")
     areas = []
-    with frozen(clf), capture(clf.net, clf.spec.taps) as acts:
-        for p in held:
-            x = load_photos(clf, [p])
-            logits, target, r = amortised_rankings(clf, masker, x, cfg, acts)
-            with torch.no_grad():
-                ranks = (r["masker"], r["cam"], None if r["cam"] is None else blend([r["masker"], r["cam"]]),
-                         r["blend"])
-                found = [float("nan") if rank is None else
-                         float(select_masks(clf, x, rank, target, scan, logits_x=logits)[0].mean()) for rank in ranks]
-            areas.append(found)
-            print(f"{p.name}: " + ", ".join(f"{n} {a:.3f}" for n, a in zip(names, found, strict=True)), flush=True)
+    for p, x, logits, target, r in amortised_rankings(clf, masker, held, cfg):
+        with torch.no_grad():
+            ranks = (r["masker"], r["cam"], None if r["cam"] is None else blend([r["masker"], r["cam"]]), r["blend"])
+            found = [float("nan") if rank is None else
+                     float(select_masks(clf, x, rank, target, scan, logits_x=logits)[0].mean()) for rank in ranks]
+        areas.append(found)
+        print(f"{p.name}: " + ", ".join(f"{n} {a:.3f}" for n, a in zip(names, found, strict=True)), flush=True)
     med = statistics.median
     print(f"\nminimal sufficient area, median over {len(held)} held-out photos: "
           + ", ".join(f"{n} {med(a[j] for a in areas):.3f}" for j, n in enumerate(names))

@@ -28,13 +28,11 @@ sys.path.insert(0, str(ROOT))
 
 from amx_core.config import get_preset  # noqa: E402
 from amx_core.explain import load_masker  # noqa: E402
-from amx_core.explain.selection import _kept, _ladder  # noqa: E402
-from amx_core.hooks import capture, frozen  # noqa: E402
+from amx_core.explain.selection import _kept, _ladder, search_ladder  # noqa: E402
 from amx_core.images import file_sha256  # noqa: E402
 from amx_core.metrics import top_mask  # noqa: E402
 from amx_core.models import apply_mask, load_classifier  # noqa: E402
 from bench.amortised import amortised_rankings, split  # noqa: E402
-from bench.samples import load_photos  # noqa: E402
 
 RANKINGS = ("masker", "cam", "blend")  # the masker's, the class map, the map's blend with Grad-CAM
 
@@ -43,62 +41,37 @@ def verdicts(clf, masker, held: list[Path], cfg) -> list[dict]:
     """Per photo: {"file", ranking: [kept at each ladder level]} (one classifier pass per level)."""
     ladder = _ladder(cfg)
     rows = []
-    with frozen(clf), capture(clf.net, clf.spec.taps) as acts:
-        for p in held:
-            x = load_photos(clf, [p])
-            logits, target, ranks = amortised_rankings(clf, masker, x, cfg, acts)
-            with torch.no_grad():
-                row = {"file": p.name}
-                for name, r in ranks.items():
-                    row[name] = [bool(_kept(clf(apply_mask(x, top_mask(r[0], a)[None], clf.baseline)), target,
-                                            logits)[0]) for a in ladder]
-            rows.append(row)
-            print(p.name, {k: min([a for a, v in zip(ladder, row[k], strict=True) if v] + [1.0]) for k in ranks},
-                  flush=True)
+    for p, x, logits, target, ranks in amortised_rankings(clf, masker, held, cfg):
+        with torch.no_grad():
+            row = {"file": p.name}
+            for name, r in ranks.items():
+                row[name] = [bool(_kept(clf(apply_mask(x, top_mask(r[0], a)[None], clf.baseline)), target,
+                                        logits)[0]) for a in ladder]
+        rows.append(row)
+        print(p.name, {k: min([a for a, v in zip(ladder, row[k], strict=True) if v] + [1.0]) for k in ranks},
+              flush=True)
     return rows
 
 
-def bisect(kept: list[bool], levels: list[int]) -> tuple[int, int]:
-    """`select_sequential`'s bisection of `levels` (ladder indices; the last accepted unprobed): the chosen
-    index and the probes."""
-    lo, hi, n = 0, len(levels) - 1, 0
-    while lo < hi:
-        mid = (lo + hi) // 2
-        n += 1
-        if kept[levels[mid]]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return levels[lo], n
-
-
-def climb(kept: list[bool], levels: list[int]) -> tuple[int, int]:
-    """`select_sequential(gallop=True)`: levels 0, 2, 6, 14, ... until one holds, then bisect below it."""
-    lo, hi, n = 0, len(levels) - 1, 0
-    level, stride = 0, 1
-    while level < len(levels) - 1:
-        n += 1
-        if kept[levels[level]]:
-            hi = level
-            break
-        lo = level + 1
-        stride *= 2
-        level += stride
-    index, more = bisect(kept, levels[lo : hi + 1])
-    return index, n + more
-
-
 def replay(row: dict, plan: list[tuple[str, str]], top: int) -> tuple[int, int]:
-    """Each (ranking, "bisect" | "climb") of `plan` in order, each below the best level so far: the final
-    level and the passes (the probes; the chosen mask's logits come from its probe)."""
+    """Each (ranking, "bisect" | "climb") of `plan` in order, each below the best level so far, searched by
+    `select_sequential`'s own `search_ladder` on the recorded verdicts: the final level and the passes
+    counted as it counts them (one per probe; the first search reads the top level when it falls there
+    unprobed)."""
     best, passes = None, 0
     for name, how in plan:
         levels = list(range(top + 1)) if best is None else [i for i in range(best)] + [top]
         if len(levels) == 1:
             continue
-        index, n = (climb if how == "climb" else bisect)(row[name], levels)
-        passes += n
-        best = index if best is None else min(best, index)
+        probed = set()
+
+        def holds(j: int, kept=row[name], levels=levels, probed=probed) -> bool:
+            probed.add(j)
+            return kept[levels[j]]
+
+        j = search_ladder(len(levels) - 1, holds, gallop=how == "climb")
+        passes += len(probed) + (best is None and j not in probed)
+        best = levels[j] if best is None else min(best, levels[j])
     return best, passes
 
 

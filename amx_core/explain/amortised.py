@@ -385,37 +385,37 @@ def _explain_one(classifier, pixels, acts, net, masker: Masker, cfg: ExplainConf
         rank = _rank(gen, pixels, cfg, cam)
         masks, logits_e, spent = _search(classifier, pixels, rank, target, cfg, logits_x, search)
         passes += spent
-        if cfg.cam_candidate and cam is not None:
-            # the class-activation map challenges the masker's ranking (free to compute, one more search;
-            # sequential: of the levels below the masker's mask only): the smaller verified mask wins and its
-            # ranking is reported, as in `explain`. (A blend of the two, as `explain`'s `blends`, measured no
-            # smaller for 4 more passes: docs/method.md)
+        for name, challenger, cost, gallop in _challengers(classifier, pixels, target, acts, ref, cam, cfg):
+            # one more search each, of the levels below the best mask so far (sequential search): the smaller
+            # verified mask wins and its ranking is reported, as in `explain`
+            passes += cost
             area = float(masks[0].mean())
-            cam_rank = at_input_size(cam, pixels)
-            cam_masks, cam_logits, spent = _search(classifier, pixels, cam_rank, target, cfg, logits_x, search,
-                                                   below=area)
+            c_masks, c_logits, spent = _search(classifier, pixels, challenger, target, cfg, logits_x, search,
+                                               below=area, gallop=gallop)
             passes += spent
-            if float(cam_masks[0].mean()) < area:
-                masks, logits_e, rank, source = cam_masks, cam_logits, cam_rank, "cam"
-            tap = finer_tap(classifier, ref) if cfg.gradcam_candidate else None
-            if tap is not None:
-                # the class map's blend with Grad-CAM at the finer tap (one pass): the finer map splits the
-                # class map's blob, the blend keeps the cells both rank high (docs/method.md, stop 28)
-                fine = at_input_size(grad_cam(classifier, pixels, target, acts, tap), pixels)
-                passes += 1
-                both = blend([cam_rank, fine])
-                area = float(masks[0].mean())
-                # its small levels are where it wins, and a bisection steps over them where the label flickers
-                # along the ladder: the search climbs from the smallest level (`gallop`, a few more passes)
-                b_masks, b_logits, spent = _search(classifier, pixels, both, target, cfg, logits_x, search,
-                                                   below=area, gallop=True)
-                passes += spent
-                if float(b_masks[0].mean()) < area:
-                    masks, logits_e, rank, source = b_masks, b_logits, both, "blend:cam+gradcam"
+            if float(c_masks[0].mean()) < area:
+                masks, logits_e, rank, source = c_masks, c_logits, challenger, name
     return explanation_records(pixels, target, masks, rank, logits_x, logits_e, classifier.baseline[0], [
         {"steps": refine_steps, "classifier_passes": passes, "mask_source": source,
          "seconds": time.perf_counter() - start}
     ])[0]
+
+
+def _challengers(classifier, pixels, target, acts, ref, cam, cfg: ExplainConfig):
+    """The rankings that challenge the masker's, in order, as (name, ranking at the input size, classifier
+    passes to compute it, whether its search climbs first): with `cam_candidate`, the class-activation map
+    (free; a blend of masker and map measured no smaller for 4 more passes: docs/method.md), then with
+    `gradcam_candidate` the map's blend with Grad-CAM at the finer tap (one pass): the finer map splits the
+    class map's blob and the blend keeps the cells both rank high; its small levels are where it wins, and a
+    bisection steps over them where the label flickers along the ladder, so its search climbs first."""
+    if not cfg.cam_candidate or cam is None:
+        return
+    cam_rank = at_input_size(cam, pixels)
+    yield "cam", cam_rank, 0, False
+    tap = finer_tap(classifier, ref) if cfg.gradcam_candidate else None
+    if tap is not None:
+        yield "blend:cam+gradcam", blend([cam_rank, at_input_size(grad_cam(classifier, pixels, target, acts, tap),
+                                                                   pixels)]), 1, True
 
 
 def _search(classifier, pixels, rank, target, cfg: ExplainConfig, logits_x, search: str, below: float | None = None,

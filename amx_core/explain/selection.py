@@ -5,6 +5,8 @@ random backgrounds, and the report on the chosen mask."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -237,7 +239,20 @@ def _sequential_one(classifier: Classifier, img: torch.Tensor, rank: torch.Tenso
             ok, bad = ok + kept, bad + (not kept)
         return ok >= need
 
-    lo, hi = 0, top  # the top level is accepted unprobed if nothing smaller passes, as in `select_masks`
+    lo = search_ladder(top, holds, gallop=gallop)
+    mask = top_mask(rank, ladder[lo])
+    if lo not in black and (read_top or lo != top):
+        black[lo] = classifier(apply_mask(img, mask[None], base))
+        spent += 1
+    return mask, black.get(lo), spent
+
+
+def search_ladder(top: int, holds: Callable[[int], bool], *, gallop: bool = False) -> int:
+    """The ladder search of `select_sequential` on levels 0..`top`, given `holds(level)` (a probe): the
+    bisection, the top level accepted unprobed if nothing smaller holds; with `gallop`, first the climb
+    from level 0 in doubling strides (0, 2, 6, 14, ...) until a level holds, then the bisection below it.
+    Returns the chosen level. (bench/amortised_search.py replays it on recorded verdicts.)"""
+    lo, hi = 0, top
     if gallop:
         level, stride = 0, 1
         while level < top:
@@ -253,11 +268,7 @@ def _sequential_one(classifier: Classifier, img: torch.Tensor, rank: torch.Tenso
             hi = mid
         else:
             lo = mid + 1
-    mask = top_mask(rank, ladder[lo])
-    if lo not in black and (read_top or lo != top):
-        black[lo] = classifier(apply_mask(img, mask[None], base))
-        spent += 1
-    return mask, black.get(lo), spent
+    return lo
 
 
 def add_report(classifier: Classifier, ex: Explanation, cfg: ExplainConfig) -> None:
